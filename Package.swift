@@ -1,0 +1,65 @@
+// swift-tools-version:6.1
+// PGM + SDTT in Swift. The folder list is the pipeline: corpus → pretrain → teacher targets →
+// student rounds → report/export. See README.md for the module map.
+import PackageDescription
+
+// The numeric kernels are written with SIMD vectors; without AVX2/FMA code generation Swift lowers
+// them to scalar loops (~25x slower). The `pgm` executable checks the CPU before using them.
+let kernels: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+
+let package = Package(
+  name: "pgm",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "pgm", targets: ["pgm"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+  ],
+  targets: [
+    // System libraries (found with pkg-config; Debian: libopenblas-dev, libhdf5-dev).
+    .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                   providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                   providers: [.apt(["libhdf5-dev"])]),
+
+    // Tensors, buffers, the autograd tape and the kernels: the only place with unsafe pointers.
+    .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: kernels),
+    // safetensors and the torch.save (zip + pickle) reader.
+    .target(name: "Formats", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+    // Typed HDF5 files: datasets, chunking, compression, attributes, incremental appends.
+    .target(name: "HDF5", dependencies: ["CHDF5"]),
+    // Byte-level BPE (GPT-2, trained here) and character tokenizers.
+    .target(name: "Tokenizers", dependencies: []),
+    // The MDLM `DIT` and the partition `PartitionDIT`, with the reference's parameter names.
+    .target(name: "Networks", dependencies: ["Engine"], swiftSettings: kernels),
+    // Model folders (config.json + model.safetensors), training checkpoints, import and export.
+    .target(name: "Checkpoints", dependencies: ["Networks", "Formats",
+                                                 .product(name: "Crypto", package: "swift-crypto")]),
+    // Token datasets in HDF5: text corpora and the synthetic Markov source with exact metrics.
+    .target(name: "Corpus", dependencies: ["HDF5", "Tokenizers", "Engine"], swiftSettings: kernels),
+    // Everything that generates: samplers, the frozen teacher and its k-step targets.
+    .target(name: "Teacher", dependencies: ["Networks"], swiftSettings: kernels),
+    // Everything that learns: losses, AdamW, EMA, the training loop.
+    .target(name: "Student", dependencies: ["Networks"], swiftSettings: kernels),
+    // Rounds, target stores, evaluation and the trade-off report.
+    .target(name: "Distill", dependencies: ["Teacher", "Student", "Corpus", "Checkpoints", "HDF5"],
+            swiftSettings: kernels),
+    // The command line only: parse, call one function, print.
+    .executableTarget(name: "pgm", dependencies: [
+      "Distill", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
+
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: kernels),
+    .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
+    .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+    .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
+    .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "TestSupport"],
+                swiftSettings: kernels),
+  ],
+  swiftLanguageModes: [.v5]
+)

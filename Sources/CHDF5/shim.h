@@ -1,0 +1,16 @@
+// The HDF5 C API. Its type and property-list identifiers (H5T_NATIVE_FLOAT, H5P_DEFAULT, ...) are
+// macros over globals that Swift cannot import, so they are re-exported as inline functions.
+#include <hdf5.h>
+
+static inline hid_t pgm_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }
+static inline hid_t pgm_h5t_native_double(void) { return H5T_NATIVE_DOUBLE; }
+static inline hid_t pgm_h5t_native_int32(void) { return H5T_NATIVE_INT32; }
+static inline hid_t pgm_h5t_native_int64(void) { return H5T_NATIVE_INT64; }
+static inline hid_t pgm_h5t_native_uint8(void) { return H5T_NATIVE_UINT8; }
+static inline hid_t pgm_h5t_native_uint16(void) { return H5T_NATIVE_UINT16; }
+static inline hid_t pgm_h5t_c_s1(void) { return H5T_C_S1; }
+static inline hid_t pgm_h5p_default(void) { return H5P_DEFAULT; }
+static inline hid_t pgm_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t pgm_h5p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline hid_t pgm_h5s_all(void) { return H5S_ALL; }
+static inline hsize_t pgm_h5s_unlimited(void) { return H5S_UNLIMITED; }
