@@ -1,0 +1,117 @@
+/// Seeded, resumable randomness.
+///
+/// `RandomStream` is xoshiro256** with an explicit 256-bit state that checkpoints save and restore,
+/// so a resumed run draws exactly what an uninterrupted one would. Streams for independent purposes
+/// (data order, times, masks, dropout) are derived from one seed with `derive(_:)`.
+public struct RandomStream: Sendable, Codable, Equatable {
+  public var state: [UInt64]
+
+  public init(seed: UInt64) {
+    var sm = seed
+    state = (0..<4).map { _ in RandomStream.splitMix(&sm) }
+    if state.allSatisfy({ $0 == 0 }) { state[0] = 1 }
+  }
+
+  public init(state: [UInt64]) {
+    precondition(state.count == 4, "RandomStream state has 4 words")
+    self.state = state
+  }
+
+  @inline(__always) static func splitMix(_ x: inout UInt64) -> UInt64 {
+    x &+= 0x9E37_79B9_7F4A_7C15
+    var z = x
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  /// An independent stream for a named purpose (same seed and label → same stream).
+  public func derive(_ label: String) -> RandomStream {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in label.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+    var mixed = state[0] ^ state[1].rotatedLeft(17) ^ state[2].rotatedLeft(31) ^ state[3] ^ h
+    return RandomStream(seed: RandomStream.splitMix(&mixed))
+  }
+
+  @inline(__always) public mutating func next() -> UInt64 {
+    let result = (state[1] &* 5).rotatedLeft(7) &* 9
+    let t = state[1] << 17
+    state[2] ^= state[0]
+    state[3] ^= state[1]
+    state[1] ^= state[2]
+    state[0] ^= state[3]
+    state[2] ^= t
+    state[3] = state[3].rotatedLeft(45)
+    return result
+  }
+
+  /// Uniform in [0, 1) with 24 random bits.
+  @inline(__always) public mutating func uniformFloat() -> Float {
+    Float(next() >> 40) * (1.0 / 16_777_216.0)
+  }
+
+  /// Uniform in [0, 1) with 53 random bits.
+  @inline(__always) public mutating func uniformDouble() -> Double {
+    Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+  }
+
+  /// Uniform integer in 0..<n (unbiased, Lemire's method).
+  public mutating func int(below n: Int) -> Int {
+    precondition(n > 0)
+    let bound = UInt64(n)
+    var m = next().multipliedFullWidth(by: bound)
+    if m.low < bound {
+      let threshold = (0 &- bound) % bound
+      while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
+    }
+    return Int(m.high)
+  }
+
+  /// Standard normal (Box–Muller).
+  public mutating func normal() -> Double {
+    let u1 = max(uniformDouble(), 1e-300)
+    let u2 = uniformDouble()
+    return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
+  }
+
+  /// A uniformly random permutation of 0..<n (Fisher–Yates).
+  public mutating func permutation(_ n: Int) -> [Int] {
+    var p = Array(0..<n)
+    if n > 1 { for i in stride(from: n - 1, to: 0, by: -1) { p.swapAt(i, int(below: i + 1)) } }
+    return p
+  }
+
+  /// Draws from Binomial(n, p) by inversion for small n·p and by summing Bernoulli draws otherwise
+  /// (n is at most a sequence length here, so the O(n) path is cheap and exact).
+  public mutating func binomial(_ n: Int, _ p: Double) -> Int {
+    if p <= 0 { return 0 }
+    if p >= 1 { return n }
+    var k = 0
+    for _ in 0..<n where uniformDouble() < p { k += 1 }
+    return k
+  }
+}
+
+/// Counter-based uniforms: value i of stream (key) is a pure function of (key, i), so threads can
+/// draw disjoint ranges in any order and get the same numbers (used by dropout).
+public struct CounterRandom: Sendable {
+  public let key: UInt64
+  public init(key: UInt64) { self.key = key }
+
+  @inline(__always) public func bits(_ i: Int) -> UInt64 {
+    var x = key ^ (UInt64(truncatingIfNeeded: i) &* 0xD6E8_FEB8_6659_FD93)
+    return RandomStream.splitMix(&x)
+  }
+
+  @inline(__always) public func uniform(_ i: Int) -> Float {
+    Float(bits(i) >> 40) * (1.0 / 16_777_216.0)
+  }
+}
+
+extension UInt64 {
+  @inline(__always) func rotatedLeft(_ k: UInt64) -> UInt64 { (self << k) | (self >> (64 - k)) }
+}
+
+import Foundation
+@inline(__always) func _log(_ x: Double) -> Double { Foundation.log(x) }
+@inline(__always) func _cos(_ x: Double) -> Double { Foundation.cos(x) }

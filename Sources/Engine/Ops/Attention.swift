@@ -1,0 +1,173 @@
+/// Which keys each query may see, shared by all heads: an additive bias [items, Lq, Lk] holding 0
+/// (visible) or −∞ (hidden). A query that sees no key gets a zero output and no gradient.
+public struct AttentionMask: @unchecked Sendable {
+  public let items: Int, queries: Int, keys: Int
+  let bias: Tensor
+
+  /// From a visibility predicate.
+  public init(items: Int, queries: Int, keys: Int, visible: (Int, Int, Int) -> Bool) {
+    self.items = items; self.queries = queries; self.keys = keys
+    bias = Tensor(uninitialized: [items, queries, keys])
+    let p = bias.pointer
+    for b in 0..<items {
+      for i in 0..<queries {
+        for j in 0..<keys { p[(b * queries + i) * keys + j] = visible(b, i, j) ? 0 : -.infinity }
+      }
+    }
+  }
+
+  /// Training-mode partition masks: query i of item b sees key j iff the groups are equal
+  /// (`sameGroup`, encoder self-attention) or different (decoder cross-attention).
+  public static func groups(_ groups: TokenTensor, sameGroup: Bool) -> AttentionMask {
+    let b = groups.shape[0], l = groups.shape[1]
+    return groups.values.withUnsafeBufferPointer { gp in
+      AttentionMask(items: b, queries: l, keys: l) { item, i, j in
+        (gp[item * l + i] == gp[item * l + j]) == sameGroup
+      }
+    }
+  }
+
+  /// Packed inference: key j of item b is real iff j < lengths[b] (right padding).
+  public static func keyLengths(_ lengths: [Int], queries: Int, keys: Int) -> AttentionMask {
+    AttentionMask(items: lengths.count, queries: queries, keys: keys) { b, _, j in j < lengths[b] }
+  }
+}
+
+/// Where one operand of attention lives: columns [column, column + D) of `source` [B, L, width].
+/// Self-attention reads q, k and v out of one qkv projection without copying.
+public struct AttentionOperand {
+  public let source: Var
+  public let column: Int
+  public init(_ source: Var, column: Int = 0) { self.source = source; self.column = column }
+  var width: Int { source.shape.last! }
+}
+
+extension Graph {
+  /// Multi-head scaled dot-product attention with rotary embedding on queries and keys:
+  /// out[b, i] = Σ_j softmax_j(rot(q_i)·rot(k_j)/√dh + mask) v_j, per head, heads laid out
+  /// head-major in the feature axis. q [B, Lq, ·], k and v [B, Lk, ·]; output [B, Lq, D].
+  /// Positions are those of the tokens in the final sequence (packed tokens keep theirs);
+  /// nil positions skip the rotation.
+  ///
+  /// One fused kernel: per (item, head) two products and a masked softmax in cache, items spread
+  /// over the cores; backward recomputes nothing but the rotations' inverse.
+  public func attention(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, heads: Int, width d: Int,
+                        queryPositions: TokenTensor?, keyPositions: TokenTensor?, mask: AttentionMask?) -> Var {
+    let b = q.source.shape[0], lq = q.source.shape[1], lk = k.source.shape[1]
+    precondition(k.source.shape[0] == b && v.source.shape[0] == b && v.source.shape[1] == lk,
+                 "attention: q \(q.source.shape), k \(k.source.shape), v \(v.source.shape)")
+    precondition(d % heads == 0 && q.column + d <= q.width && k.column + d <= k.width && v.column + d <= v.width,
+                 "attention: width \(d) / \(heads) heads does not fit the operands")
+    if let mask {
+      precondition(mask.items == b && mask.queries == lq && mask.keys == lk,
+                   "attention: mask [\(mask.items), \(mask.queries), \(mask.keys)] for [\(b), \(lq), \(lk)]")
+    }
+    if let queryPositions { precondition(queryPositions.count == b * lq, "attention: query positions \(queryPositions.shape)") }
+    if let keyPositions { precondition(keyPositions.count == b * lk, "attention: key positions \(keyPositions.shape)") }
+    let dh = d / heads
+    let scale = 1 / Float(dh).squareRoot()
+    let keep = recording && [q.source, k.source, v.source].contains { $0.needsGradient }
+
+    // Rotated copies of q and k, [B, L, D] each.
+    let rq = Tensor(uninitialized: [b, lq, d]), rk = Tensor(uninitialized: [b, lk, d])
+    rotateRows(q.source.value.pointer, srcWidth: q.width, column: q.column, into: rq.pointer, tokens: b * lq,
+               heads: heads, headDim: dh, positions: queryPositions?.values, inverse: false)
+    rotateRows(k.source.value.pointer, srcWidth: k.width, column: k.column, into: rk.pointer, tokens: b * lk,
+               heads: heads, headDim: dh, positions: keyPositions?.values, inverse: false)
+
+    let out = Tensor(uninitialized: [b, lq, d])
+    // Probabilities: kept for backward when recording, else one scratch matrix per worker.
+    let probs = keep ? Tensor(uninitialized: [b, heads, lq, lk]) : Tensor(uninitialized: [Parallel.workers, lq, lk])
+    let vw = v.width
+    let vp = v.source.value.pointer + v.column, rqp = rq.pointer, rkp = rk.pointer, op = out.pointer
+    let biasp = mask?.bias.pointer
+    Parallel.forEachItem(b * heads) { item in
+      let bi = item / heads, h = item % heads
+      let p = probs.pointer + (keep ? item : item % Parallel.workers) * lq * lk
+      sgemm(transA: false, transB: true, m: lq, n: lk, k: dh, alpha: scale, a: rqp + bi * lq * d + h * dh, lda: d,
+            b: rkp + bi * lk * d + h * dh, ldb: d, beta: 0, c: p, ldc: lk)
+      for i in 0..<lq {
+        let row = p + i * lk
+        if let biasp { mapVec2(lk, row, biasp + (bi * lq + i) * lk, row) { $0 + $1 } }
+        softmaxRow(row, row, lk, log: false)
+      }
+      sgemm(transA: false, transB: false, m: lq, n: dh, k: lk, a: p, lda: lk, b: vp + bi * lk * vw + h * dh,
+            ldb: vw, beta: 0, c: op + bi * lq * d + h * dh, ldc: d)
+    }
+    guard keep else { return Var(value: out, id: -1) }
+
+    return record(out, q.source, k.source, v.source) { g, dout in
+      // Pointers are re-derived from captured tensors: a pointer alone does not keep memory alive.
+      let dop = dout.pointer, rqp = rq.pointer, rkp = rk.pointer, op = out.pointer
+      let vp = v.source.value.pointer + v.column
+      // Gradients w.r.t. the rotated q/k and v, [B, L, D] each.
+      let drq = Tensor(uninitialized: [b, lq, d]), drk = Tensor(uninitialized: [b, lk, d])
+      let dv = Tensor(uninitialized: [b, lk, d])
+      let scratch = Tensor(uninitialized: [Parallel.workers, lq, lk])
+      let rowDot = Tensor(uninitialized: [Parallel.workers, lq])
+      Parallel.forEachItem(b * heads) { item in
+        let bi = item / heads, h = item % heads, w = item % Parallel.workers
+        let p = probs.pointer + item * lq * lk
+        let dp = scratch.pointer + w * lq * lk
+        let dO = dop + bi * lq * d + h * dh, o = op + bi * lq * d + h * dh
+        let vbh = vp + bi * lk * vw + h * dh
+        // δ_i = dO_i · O_i  (= Σ_j dP_ij P_ij)
+        let delta = rowDot.pointer + w * lq
+        for i in 0..<lq { delta[i] = dotVec(dh, dO + i * d, o + i * d) }
+        // dP = dO Vᵀ
+        sgemm(transA: false, transB: true, m: lq, n: lk, k: dh, a: dO, lda: d, b: vbh, ldb: vw, beta: 0, c: dp, ldc: lk)
+        // dV = Pᵀ dO
+        sgemm(transA: true, transB: false, m: lk, n: dh, k: lq, a: p, lda: lk, b: dO, ldb: d, beta: 0,
+              c: dv.pointer + bi * lk * d + h * dh, ldc: d)
+        // dS = P ⊙ (dP − δ)
+        for i in 0..<lq {
+          let dv = Vec(repeating: delta[i])
+          mapVec2(lk, dp + i * lk, p + i * lk, dp + i * lk) { ($0 - dv) * $1 }
+        }
+        // d rot(q) = dS rot(k) / √dh ;  d rot(k) = dSᵀ rot(q) / √dh
+        sgemm(transA: false, transB: false, m: lq, n: dh, k: lk, alpha: scale, a: dp, lda: lk,
+              b: rkp + bi * lk * d + h * dh, ldb: d, beta: 0, c: drq.pointer + bi * lq * d + h * dh, ldc: d)
+        sgemm(transA: true, transB: false, m: lk, n: dh, k: lq, alpha: scale, a: dp, lda: lk,
+              b: rqp + bi * lq * d + h * dh, ldb: d, beta: 0, c: drk.pointer + bi * lk * d + h * dh, ldc: d)
+      }
+      // Undo the rotations and hand each gradient to the columns of its source.
+      let dq = Tensor(uninitialized: [b, lq, d]), dk = Tensor(uninitialized: [b, lk, d])
+      rotateRows(drq.pointer, srcWidth: d, column: 0, into: dq.pointer, tokens: b * lq, heads: heads, headDim: dh,
+                 positions: queryPositions?.values, inverse: true)
+      rotateRows(drk.pointer, srcWidth: d, column: 0, into: dk.pointer, tokens: b * lk, heads: heads, headDim: dh,
+                 positions: keyPositions?.values, inverse: true)
+      g.accumulateColumns([(q, dq), (k, dk), (v, dv)], width: d)
+    }
+  }
+
+  /// Accumulates [B, L, D] gradients into column blocks of their sources, building one gradient
+  /// per distinct source (a fused qkv gets a single [B, L, 3D] tensor).
+  func accumulateColumns(_ parts: [(AttentionOperand, Tensor)], width d: Int) {
+    var done = Set<Int>()
+    for (operand, _) in parts where operand.source.needsGradient && !done.contains(operand.source.id) {
+      let src = operand.source
+      done.insert(src.id)
+      let mine = parts.filter { $0.0.source.id == src.id }
+      let w = operand.width
+      if mine.count == 1 && mine[0].0.column == 0 && w == d {
+        accumulate(src, mine[0].1, owned: true)
+        continue
+      }
+      // Operands that tile the source's columns exactly are copied in; anything else is added.
+      let exact = Set(mine.flatMap { $0.0.column..<($0.0.column + d) }).count == w && mine.count * d == w
+      let grad = exact ? Tensor(uninitialized: src.shape) : Tensor.zeros(src.shape)
+      let rows = grad.count / w
+      let gp = grad.pointer
+      for (op, t) in mine {
+        let tp = t.pointer, col = op.column
+        Parallel.forRange(rows, grain: max(1, 4096 / d)) { range in
+          for r in range {
+            if exact { (gp + r * w + col).update(from: tp + r * d, count: d) }
+            else { axpyVec(d, 1, tp + r * d, gp + r * w + col) }
+          }
+        }
+      }
+      accumulate(src, grad, owned: true)
+    }
+  }
+}

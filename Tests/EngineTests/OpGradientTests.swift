@@ -1,0 +1,155 @@
+import Engine
+import Testing
+
+/// Finite-difference checks of every op's backward.
+@Suite struct OpGradientTests {
+  @Test func linearWithAndWithoutBias() {
+    checkGradients([randomTensor([2, 3, 5], seed: 1), randomTensor([4, 5], seed: 2), randomTensor([4], seed: 3)]) { g, v in
+      g.linear(v[0], v[1], v[2])
+    }
+    checkGradients([randomTensor([6, 5], seed: 4), randomTensor([3, 5], seed: 5)]) { g, v in g.linear(v[0], v[1]) }
+  }
+
+  @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+  func matmulTransposes(_ ta: Bool, _ tb: Bool) {
+    let a = randomTensor(ta ? [2, 4, 3] : [2, 3, 4], seed: 6)
+    let b = randomTensor(tb ? [2, 5, 4] : [2, 4, 5], seed: 7)
+    checkGradients([a, b]) { g, v in g.matmul(v[0], v[1], transposeA: ta, transposeB: tb) }
+    let shared = randomTensor(tb ? [5, 4] : [4, 5], seed: 8)
+    checkGradients([a, shared]) { g, v in g.matmul(v[0], v[1], transposeA: ta, transposeB: tb) }
+  }
+
+  @Test func broadcastingArithmetic() {
+    let a = randomTensor([2, 3, 4], seed: 9)
+    for bShape in [[2, 3, 4], [4], [3, 1], [2, 1, 4], [1]] {
+      let b = randomTensor(bShape, seed: 10)
+      checkGradients([a, b]) { g, v in g.add(v[0], v[1]) }
+      checkGradients([a, b]) { g, v in g.sub(v[0], v[1]) }
+      checkGradients([a, b]) { g, v in g.mul(v[0], v[1]) }
+      checkGradients([b, a]) { g, v in g.mul(v[0], v[1]) }
+    }
+    checkGradients([a]) { g, v in g.affine(v[0], scale: -1.5, shift: 0.25) }
+  }
+
+  @Test func activations() {
+    let x = randomTensor([3, 37], seed: 11, scale: 2)
+    checkGradients([x]) { g, v in g.gelu(v[0]) }
+    checkGradients([x]) { g, v in g.silu(v[0]) }
+  }
+
+  @Test func layerNormVariants() {
+    let x = randomTensor([2, 3, 20], seed: 12), w = randomTensor([20], seed: 13), b = randomTensor([20], seed: 14)
+    let shift = randomTensor([2, 20], seed: 15), scale = randomTensor([2, 20], seed: 16, scale: 0.5)
+    checkGradients([x, w]) { g, v in g.layerNorm(v[0], weight: v[1]) }
+    checkGradients([x, w, b]) { g, v in g.layerNorm(v[0], weight: v[1], bias: v[2]) }
+    checkGradients([x, w, shift, scale]) { g, v in g.layerNorm(v[0], weight: v[1], shift: v[2], scale: v[3]) }
+    // A width that is not a multiple of the SIMD width.
+    let x2 = randomTensor([5, 7], seed: 17), w2 = randomTensor([7], seed: 18)
+    checkGradients([x2, w2]) { g, v in g.layerNorm(v[0], weight: v[1]) }
+  }
+
+  @Test func gatedResidualWithAndWithoutDropout() {
+    let x = randomTensor([2, 3, 18], seed: 19), br = randomTensor([2, 3, 18], seed: 20), gate = randomTensor([2, 18], seed: 21)
+    checkGradients([x, br, gate]) { g, v in g.gatedResidual(v[0], v[1], gate: v[2], dropout: 0.1) }
+    checkGradients([x, br, gate], training: true) { g, v in g.gatedResidual(v[0], v[1], gate: v[2], dropout: 0.3) }
+    checkGradients([x], training: true) { g, v in g.dropout(v[0], p: 0.25) }
+  }
+
+  @Test func softmaxFamily() {
+    let x = randomTensor([4, 19], seed: 22, scale: 2)
+    checkGradients([x]) { g, v in g.softmax(v[0]) }
+    checkGradients([x]) { g, v in g.logSoftmax(v[0]) }
+  }
+
+  @Test func embeddingScatterAdds() {
+    let table = randomTensor([7, 5], seed: 23)
+    let ids = TokenTensor(shape: [2, 4], values: [1, 3, 1, 6, 0, 0, 2, 1])
+    checkGradients([table]) { g, v in g.embedding(v[0], ids) }
+  }
+
+  @Test func shapeOps() {
+    let x = randomTensor([2, 3, 4], seed: 24)
+    checkGradients([x]) { g, v in g.reshape(v[0], [6, 4]) }
+    checkGradients([x]) { g, v in g.permute(v[0], [2, 0, 1]) }
+    checkGradients([x]) { g, v in g.transpose(v[0], 1, 2) }
+    checkGradients([x, randomTensor([2, 2, 4], seed: 25)]) { g, v in g.concat([v[0], v[1]], axis: 1) }
+    checkGradients([x]) { g, v in
+      let parts = g.split(v[0], sizes: [1, 3], axis: 2)
+      return g.concat([g.affine(parts[1], scale: 2), parts[0]], axis: 2)
+    }
+    let index = TokenTensor(shape: [2, 3], values: [2, 0, 2, 1, 1, 0])
+    checkGradients([x]) { g, v in g.gatherRows(v[0], index) }
+    checkGradients([x]) { g, v in g.scatterRows(v[0], TokenTensor(shape: [2, 3], values: [4, 0, 2, 1, 3, 0]), length: 5) }
+    checkGradients([x]) { g, v in g.sum(v[0]) }
+    checkGradients([x]) { g, v in g.mean(v[0]) }
+    checkGradients([x]) { g, v in g.sum(v[0], axis: 1) }
+  }
+
+  @Test func rotaryAtArbitraryPositions() {
+    let x = randomTensor([2, 3, 16], seed: 26)
+    let pos = TokenTensor(shape: [2, 3], values: [0, 7, 3, 1000, 2, 5])
+    checkGradients([x]) { g, v in g.rotary(v[0], positions: pos, heads: 2) }
+  }
+
+  @Test func selfAttentionFromFusedQKV() {
+    let (b, l, d, h) = (2, 5, 16, 2)
+    let qkv = randomTensor([b, l, 3 * d], seed: 27)
+    let groups = TokenTensor(shape: [b, l], values: [0, 1, 1, 0, 1, 1, 1, 1, 1, 1])
+    let pos = TokenTensor(shape: [b, l], values: (0..<Int32(b * l)).map { $0 % Int32(l) })
+    for mask in [nil, AttentionMask.groups(groups, sameGroup: true)] {
+      checkGradients([qkv]) { g, v in
+        g.attention(q: AttentionOperand(v[0], column: 0), k: AttentionOperand(v[0], column: d),
+                    v: AttentionOperand(v[0], column: 2 * d), heads: h, width: d,
+                    queryPositions: pos, keyPositions: pos, mask: mask)
+      }
+    }
+  }
+
+  @Test func crossAttentionWithEmptyRowsAndPadding() {
+    let (b, lq, lk, d, h) = (2, 3, 4, 8, 2)
+    let q = randomTensor([b, lq, d], seed: 28), kv = randomTensor([b, lk, 2 * d], seed: 29)
+    let qp = TokenTensor(shape: [b, lq], values: [5, 1, 9, 2, 3, 4])
+    let kp = TokenTensor(shape: [b, lk], values: [0, 2, 3, 4, 0, 1, 5, 6])
+    let mask = AttentionMask.keyLengths([3, 0], queries: lq, keys: lk)  // item 1 sees nothing
+    checkGradients([q, kv]) { g, v in
+      g.attention(q: AttentionOperand(v[0]), k: AttentionOperand(v[1], column: 0), v: AttentionOperand(v[1], column: d),
+                  heads: h, width: d, queryPositions: qp, keyPositions: kp, mask: mask)
+    }
+    // No NaN, and zeros for queries with no visible key.
+    let g = Graph(recording: false)
+    let out = g.attention(q: AttentionOperand(g.constant(q)), k: AttentionOperand(g.constant(kv), column: 0),
+                          v: AttentionOperand(g.constant(kv), column: d), heads: h, width: d,
+                          queryPositions: qp, keyPositions: kp, mask: mask).value.toArray()
+    #expect(out.allSatisfy { $0.isFinite })
+    #expect(out[(lq * d)...].allSatisfy { $0 == 0 })
+  }
+
+  @Test func segmentReductions() {
+    let x = randomTensor([2, 5, 6], seed: 30)
+    let seg = TokenTensor(shape: [2, 5], values: [0, 1, 1, 0, -1, 1, 1, 1, -1, 1])  // item 1: segment 0 empty
+    checkGradients([x]) { g, v in g.segmentReduce(v[0], segments: seg, count: 2, .mean) }
+    checkGradients([x]) { g, v in g.segmentReduce(v[0], segments: seg, count: 2, .logsumexp) }
+    let g = Graph(recording: false)
+    let out = g.segmentReduce(g.constant(x), segments: seg, count: 2, .logsumexp).value.toArray()
+    #expect(out[12..<18].allSatisfy { $0 == 0 }, "an empty group's logsumexp counts as 0")
+  }
+
+  @Test func weightedLogLikelihood() {
+    let logits = randomTensor([5, 9], seed: 31, scale: 2)
+    let targets: [Int32] = [0, 3, 8, 2, 5], weights: [Float] = [0.5, -1, 0, 2, 0.25]
+    checkGradients([logits]) { g, v in
+      g.weightedLogLikelihood(v[0], targets: targets, weights: weights, excluded: 7).total
+    }
+    // Against a direct computation.
+    let g = Graph(recording: false)
+    let ll = g.weightedLogLikelihood(g.constant(logits), targets: targets, weights: weights, excluded: 7)
+    let lv = logits.toArray()
+    for i in 0..<5 where weights[i] != 0 {
+      let row = Array(lv[(i * 9)..<(i * 9 + 9)])
+      let z = log((0..<9).filter { $0 != 7 }.map { exp(Double(row[$0])) }.reduce(0, +))
+      #expect(abs(Double(ll.rowLogProbs[i]) - (Double(row[Int(targets[i])]) - z)) < 1e-5)
+    }
+  }
+}
+
+import Foundation
