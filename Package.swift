@@ -44,12 +44,15 @@ let package = Package(
     .target(name: "Teacher", dependencies: ["Networks"], swiftSettings: kernels),
     // Everything that learns: losses, AdamW, EMA, the training loop.
     .target(name: "Student", dependencies: ["Networks"], swiftSettings: kernels),
+    // Checks this implementation against reference outputs (`pgm verify`).
+    .target(name: "Parity", dependencies: ["Student", "Checkpoints", "Formats", "Networks", "Engine"],
+            swiftSettings: kernels),
     // Rounds, target stores, evaluation and the trade-off report.
     .target(name: "Distill", dependencies: ["Teacher", "Student", "Corpus", "Checkpoints", "HDF5"],
             swiftSettings: kernels),
     // The command line only: parse, call one function, print.
     .executableTarget(name: "pgm", dependencies: [
-      "Distill", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5",
+      "Distill", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5", "Student", "Teacher", "Networks", "Engine", "Parity",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 
@@ -58,7 +61,7 @@ let package = Package(
     .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
     .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
-    .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "TestSupport"],
+    .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),
   ],
   swiftLanguageModes: [.v5]

@@ -80,6 +80,7 @@ import Testing
     let index = TokenTensor(shape: [2, 3], values: [2, 0, 2, 1, 1, 0])
     checkGradients([x]) { g, v in g.gatherRows(v[0], index) }
     checkGradients([x]) { g, v in g.scatterRows(v[0], TokenTensor(shape: [2, 3], values: [4, 0, 2, 1, 3, 0]), length: 5) }
+    checkGradients([randomTensor([1, 3, 4], seed: 32)]) { g, v in g.repeatBatch(v[0], 3) }
     checkGradients([x]) { g, v in g.sum(v[0]) }
     checkGradients([x]) { g, v in g.mean(v[0]) }
     checkGradients([x]) { g, v in g.sum(v[0], axis: 1) }

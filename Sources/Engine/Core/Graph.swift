@@ -21,6 +21,8 @@ public final class Graph {
   public let recording: Bool
   /// Training mode: dropout is active.
   public let training: Bool
+  /// Accumulation precision of every matrix product on this graph.
+  public let precision: MatrixPrecision
   /// Dropout masks are a pure function of this key and a running counter: reproducible and
   /// independent of thread scheduling.
   let dropoutRandom: CounterRandom
@@ -38,9 +40,11 @@ public final class Graph {
     let offset: Int
   }
 
-  public init(recording: Bool = true, training: Bool = false, dropoutSeed: UInt64 = 0) {
+  public init(recording: Bool = true, training: Bool = false, dropoutSeed: UInt64 = 0,
+              precision: MatrixPrecision = .float32) {
     self.recording = recording
     self.training = training
+    self.precision = precision
     self.dropoutRandom = CounterRandom(key: dropoutSeed)
   }
 

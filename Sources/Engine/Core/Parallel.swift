@@ -40,9 +40,13 @@ public enum Parallel {
 
   /// Runs `body(i)` for every item, items spread over the workers, with OpenBLAS held to one
   /// thread inside so that each worker's small products do not fight over the BLAS thread pool.
-  public static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
+  /// Item i runs on worker i % workers (callers index per-worker scratch with it). Products inside
+  /// pass `insideItemRegion: true`: the region holds the BLAS lock for them.
+  static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
     if count <= 0 { return }
-    if workers == 1 || count == 1 { for i in 0..<count { body(i) }; return }
+    BLASThreads.lock.lock()
+    defer { BLASThreads.lock.unlock() }
+    if workers == 1 || count == 1 { BLASThreads.single { for i in 0..<count { body(i) } }; return }
     BLASThreads.single {
       withoutActuallyEscaping(body) { body in
         DispatchQueue.concurrentPerform(iterations: workers) { w in
@@ -58,6 +62,8 @@ public enum Parallel {
 /// them); regions that parallelise over many small products switch it to one thread.
 public enum BLASThreads {
   public static let configured: Int32 = openblas_get_num_threads()
+  /// Serialises entry into OpenBLAS (see `sgemm`).
+  static let lock = NSLock()
 
   public static func single<R>(_ body: () throws -> R) rethrows -> R {
     if configured <= 1 { return try body() }

@@ -1,13 +1,22 @@
 import CBLAS
 
+/// How matrix products accumulate. Training and sampling use float32 (OpenBLAS sgemm);
+/// `float64` accumulates in double for comparisons with float64 reference outputs.
+public enum MatrixPrecision: String, Sendable, Codable { case float32, float64 }
+
 /// Row-major single-precision matrix product on OpenBLAS:
 /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, with leading dimensions in elements.
 /// Every matrix product of the engine goes through here.
 @inline(__always)
 func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, precision: MatrixPrecision = .float32,
+           insideItemRegion: Bool = false) {
   if m == 0 || n == 0 { return }
+  // OpenBLAS's threaded kernels give slightly wrong results when entered from two threads at
+  // once; every call outside `Parallel.forEachItem` (which holds the lock itself) is serialised.
+  if !insideItemRegion { BLASThreads.lock.lock() }
+  defer { if !insideItemRegion { BLASThreads.lock.unlock() } }
   if k == 0 {
     // BLAS leaves C untouched for k = 0 only when beta = 1; make the empty sum explicit.
     for i in 0..<m {
@@ -15,9 +24,31 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     }
     return
   }
+  if precision == .float64 {
+    dgemmRoundTrip(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                   beta: beta, c: c, ldc: ldc)
+    return
+  }
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
               Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
+
+/// The same product with float64 operands and accumulation, rounded to float32 once at the end.
+/// Slow; it exists so that outputs can be checked against float64 reference runs without the
+/// float32 rounding of long dot products (attention scores feed a softmax that amplifies it).
+func dgemmRoundTrip(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
+                    lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+  let ra = transA ? k : m, ca = transA ? m : k, rb = transB ? n : k, cb = transB ? k : n
+  var da = [Double](repeating: 0, count: ra * ca), db = [Double](repeating: 0, count: rb * cb)
+  var dc = [Double](repeating: 0, count: m * n)
+  for i in 0..<ra { for j in 0..<ca { da[i * ca + j] = Double(a[i * lda + j]) } }
+  for i in 0..<rb { for j in 0..<cb { db[i * cb + j] = Double(b[i * ldb + j]) } }
+  if beta != 0 { for i in 0..<m { for j in 0..<n { dc[i * n + j] = Double(c[i * ldc + j]) } } }
+  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+              Int32(m), Int32(n), Int32(k), Double(alpha), da, Int32(ca), db, Int32(cb), Double(beta), &dc, Int32(n))
+  for i in 0..<m { for j in 0..<n { c[i * ldc + j] = Float(dc[i * n + j]) } }
+}
+
 
 /// Raw throughput of the BLAS on a square product, for benchmarks that report MFU against it.
 public enum GEMMBenchmark {

@@ -66,6 +66,7 @@ extension Graph {
     if let keyPositions { precondition(keyPositions.count == b * lk, "attention: key positions \(keyPositions.shape)") }
     let dh = d / heads
     let scale = 1 / Float(dh).squareRoot()
+    let prec = precision
     let keep = recording && [q.source, k.source, v.source].contains { $0.needsGradient }
 
     // Rotated copies of q and k, [B, L, D] each.
@@ -85,20 +86,20 @@ extension Graph {
       let bi = item / heads, h = item % heads
       let p = probs.pointer + (keep ? item : item % Parallel.workers) * lq * lk
       sgemm(transA: false, transB: true, m: lq, n: lk, k: dh, alpha: scale, a: rqp + bi * lq * d + h * dh, lda: d,
-            b: rkp + bi * lk * d + h * dh, ldb: d, beta: 0, c: p, ldc: lk)
+            b: rkp + bi * lk * d + h * dh, ldb: d, beta: 0, c: p, ldc: lk, precision: prec, insideItemRegion: true)
       for i in 0..<lq {
         let row = p + i * lk
         if let biasp { mapVec2(lk, row, biasp + (bi * lq + i) * lk, row) { $0 + $1 } }
         softmaxRow(row, row, lk, log: false)
       }
       sgemm(transA: false, transB: false, m: lq, n: dh, k: lk, a: p, lda: lk, b: vp + bi * lk * vw + h * dh,
-            ldb: vw, beta: 0, c: op + bi * lq * d + h * dh, ldc: d)
+            ldb: vw, beta: 0, c: op + bi * lq * d + h * dh, ldc: d, precision: prec, insideItemRegion: true)
     }
     guard keep else { return Var(value: out, id: -1) }
 
     return record(out, q.source, k.source, v.source) { g, dout in
       // Pointers are re-derived from captured tensors: a pointer alone does not keep memory alive.
-      let dop = dout.pointer, rqp = rq.pointer, rkp = rk.pointer, op = out.pointer
+      let dop = dout.pointer, rqp = rq.pointer, rkp = rk.pointer
       let vp = v.source.value.pointer + v.column
       // Gradients w.r.t. the rotated q/k and v, [B, L, D] each.
       let drq = Tensor(uninitialized: [b, lq, d]), drk = Tensor(uninitialized: [b, lk, d])
@@ -109,16 +110,17 @@ extension Graph {
         let bi = item / heads, h = item % heads, w = item % Parallel.workers
         let p = probs.pointer + item * lq * lk
         let dp = scratch.pointer + w * lq * lk
-        let dO = dop + bi * lq * d + h * dh, o = op + bi * lq * d + h * dh
+        let dO = dop + bi * lq * d + h * dh
         let vbh = vp + bi * lk * vw + h * dh
-        // δ_i = dO_i · O_i  (= Σ_j dP_ij P_ij)
-        let delta = rowDot.pointer + w * lq
-        for i in 0..<lq { delta[i] = dotVec(dh, dO + i * d, o + i * d) }
         // dP = dO Vᵀ
-        sgemm(transA: false, transB: true, m: lq, n: lk, k: dh, a: dO, lda: d, b: vbh, ldb: vw, beta: 0, c: dp, ldc: lk)
+        sgemm(transA: false, transB: true, m: lq, n: lk, k: dh, a: dO, lda: d, b: vbh, ldb: vw, beta: 0, c: dp, ldc: lk, precision: prec, insideItemRegion: true)
+        // δ_i = Σ_j dP_ij P_ij, from the very P and dP used below, so that each row of dS sums to
+        // zero up to rounding (dO·O is the same in exact arithmetic but loses ~1e-4 on peaked rows).
+        let delta = rowDot.pointer + w * lq
+        for i in 0..<lq { delta[i] = dotVec(lk, dp + i * lk, p + i * lk) }
         // dV = Pᵀ dO
         sgemm(transA: true, transB: false, m: lk, n: dh, k: lq, a: p, lda: lk, b: dO, ldb: d, beta: 0,
-              c: dv.pointer + bi * lk * d + h * dh, ldc: d)
+              c: dv.pointer + bi * lk * d + h * dh, ldc: d, precision: prec, insideItemRegion: true)
         // dS = P ⊙ (dP − δ)
         for i in 0..<lq {
           let dv = Vec(repeating: delta[i])
@@ -126,9 +128,9 @@ extension Graph {
         }
         // d rot(q) = dS rot(k) / √dh ;  d rot(k) = dSᵀ rot(q) / √dh
         sgemm(transA: false, transB: false, m: lq, n: dh, k: lk, alpha: scale, a: dp, lda: lk,
-              b: rkp + bi * lk * d + h * dh, ldb: d, beta: 0, c: drq.pointer + bi * lq * d + h * dh, ldc: d)
+              b: rkp + bi * lk * d + h * dh, ldb: d, beta: 0, c: drq.pointer + bi * lq * d + h * dh, ldc: d, precision: prec, insideItemRegion: true)
         sgemm(transA: true, transB: false, m: lk, n: dh, k: lq, alpha: scale, a: dp, lda: lk,
-              b: rqp + bi * lq * d + h * dh, ldb: d, beta: 0, c: drk.pointer + bi * lk * d + h * dh, ldc: d)
+              b: rqp + bi * lq * d + h * dh, ldb: d, beta: 0, c: drk.pointer + bi * lk * d + h * dh, ldc: d, precision: prec, insideItemRegion: true)
       }
       // Undo the rotations and hand each gradient to the columns of its source.
       let dq = Tensor(uninitialized: [b, lq, d]), dk = Tensor(uninitialized: [b, lk, d])

@@ -32,7 +32,7 @@ extension Graph {
       for bi in 0..<b {
         for j in 0..<l where segments[bi, j] >= 0 {
           let m = mx.pointer + (bi * s + Int(segments[bi, j])) * d
-          mapVec2(d, m, xp + (bi * l + j) * d, m) { pointwiseMax($0, $1) }
+          mapVec2(d, m, xp + (bi * l + j) * d, m) { vmax($0, $1) }
         }
         for j in 0..<l where segments[bi, j] >= 0 {
           let k = Int(segments[bi, j])

@@ -7,6 +7,7 @@ extension Graph {
     precondition(w.rank == 2 && x.shape.last == inF, "linear: x \(x.shape) with W \(w.shape)")
     if let b { precondition(b.shape == [outF], "linear: bias \(b.shape) for W \(w.shape)") }
     let n = x.value.count / inF
+    let prec = precision
     let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
     if let b {
       let yp = y.pointer, bp = b.value.pointer
@@ -15,20 +16,20 @@ extension Graph {
       }
     }
     sgemm(transA: false, transB: true, m: n, n: outF, k: inF, a: x.value.pointer, lda: inF,
-          b: w.value.pointer, ldb: inF, beta: b == nil ? 0 : 1, c: y.pointer, ldc: outF)
+          b: w.value.pointer, ldb: inF, beta: b == nil ? 0 : 1, c: y.pointer, ldc: outF, precision: prec)
     let inputs = b.map { [x, w, $0] } ?? [x, w]
     return record(y, inputs: inputs) { g, dy in
       // dx = dy W   [n, out]·[out, in]
       if x.needsGradient {
         let dx = Tensor(uninitialized: x.shape)
         sgemm(transA: false, transB: false, m: n, n: inF, k: outF, a: dy.pointer, lda: outF,
-              b: w.value.pointer, ldb: inF, beta: 0, c: dx.pointer, ldc: inF)
+              b: w.value.pointer, ldb: inF, beta: 0, c: dx.pointer, ldc: inF, precision: prec)
         g.accumulate(x, dx, owned: true)
       }
       // dW += dyᵀ x   [out, n]·[n, in]
       if let (dw, acc) = g.gradientTarget(w) {
         sgemm(transA: true, transB: false, m: outF, n: inF, k: n, a: dy.pointer, lda: outF,
-              b: x.value.pointer, ldb: inF, beta: acc ? 1 : 0, c: dw.pointer, ldc: inF)
+              b: x.value.pointer, ldb: inF, beta: acc ? 1 : 0, c: dw.pointer, ldc: inF, precision: prec)
       }
       // db += Σ_rows dy
       if let b, let (db, acc) = g.gradientTarget(b) {
@@ -51,12 +52,13 @@ extension Graph {
     precondition(batchB.isEmpty || batchB == batchA, "matmul: batch axes \(batchA) vs \(batchB)")
     let batch = batchA.reduce(1, *)
     let sharedB = batchB.isEmpty
+    let prec = precision
     let y = Tensor(uninitialized: batchA + [m, n])
     let lda = transposeA ? m : k, ldb = transposeB ? k : n
     let ap = a.value.pointer, bp = b.value.pointer, yp = y.pointer
     for i in 0..<batch {
       sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: ap + i * m * k, lda: lda,
-            b: bp + (sharedB ? 0 : i * k * n), ldb: ldb, beta: 0, c: yp + i * m * n, ldc: n)
+            b: bp + (sharedB ? 0 : i * k * n), ldb: ldb, beta: 0, c: yp + i * m * n, ldc: n, precision: prec)
     }
     return record(y, a, b) { g, dy in
       let dyp = dy.pointer, ap = a.value.pointer, bp = b.value.pointer
@@ -67,10 +69,10 @@ extension Graph {
           let bi = bp + (sharedB ? 0 : i * k * n)
           if transposeA {  // A is [k, m]: dA = op(B) dYᵀ
             sgemm(transA: transposeB, transB: true, m: k, n: m, k: n, a: bi, lda: ldb,
-                  b: dyp + i * m * n, ldb: n, beta: 0, c: da.pointer + i * m * k, ldc: m)
+                  b: dyp + i * m * n, ldb: n, beta: 0, c: da.pointer + i * m * k, ldc: m, precision: prec)
           } else {
             sgemm(transA: false, transB: !transposeB, m: m, n: k, k: n, a: dyp + i * m * n, lda: n,
-                  b: bi, ldb: ldb, beta: 0, c: da.pointer + i * m * k, ldc: k)
+                  b: bi, ldb: ldb, beta: 0, c: da.pointer + i * m * k, ldc: k, precision: prec)
           }
         }
         g.accumulate(a, da, owned: true)
@@ -82,10 +84,10 @@ extension Graph {
           let dbi = db.pointer + (sharedB ? 0 : i * k * n)
           if transposeB {  // B is [n, k]: dB = dYᵀ op(A)
             sgemm(transA: true, transB: transposeA, m: n, n: k, k: m, a: dyp + i * m * n, lda: n,
-                  b: ai, ldb: lda, beta: acc ? 1 : 0, c: dbi, ldc: k)
+                  b: ai, ldb: lda, beta: acc ? 1 : 0, c: dbi, ldc: k, precision: prec)
           } else {  // dB = op(A)ᵀ dY
             sgemm(transA: !transposeA, transB: false, m: k, n: n, k: m, a: ai, lda: lda,
-                  b: dyp + i * m * n, ldb: n, beta: acc ? 1 : 0, c: dbi, ldc: n)
+                  b: dyp + i * m * n, ldb: n, beta: acc ? 1 : 0, c: dbi, ldc: n, precision: prec)
           }
         }
       }
@@ -97,6 +99,8 @@ extension Graph {
 func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>,
                 accumulate: Bool) {
   let ones = Ones.vector(rows)
+  BLASThreads.lock.lock()
+  defer { BLASThreads.lock.unlock() }
   cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(cols), 1, x, Int32(cols), ones, 1,
               accumulate ? 1 : 0, out, 1)
 }

@@ -2,8 +2,8 @@ import Foundation
 
 /// Rotary position embedding (GPT-NeoX style, halves rotated) and sinusoidal features.
 ///
-/// Angles follow the reference's float32 arithmetic: inv_freq_j = 1 / 10000^(2j/dh) and
-/// angle = p · inv_freq_j are float32 products, so cos/sin match PyTorch's tables to the ulp.
+/// inv_freq_j = 1 / 10000^(2j/dh) as the reference's float32 buffer; angles p·inv_freq_j and
+/// their cos/sin are evaluated in double and rounded once.
 public final class RotaryTable: @unchecked Sendable {
   public let headDim: Int
   /// cos and sin for each position, `headDim / 2` values each (the two halves share them).
@@ -38,11 +38,13 @@ public final class RotaryTable: @unchecked Sendable {
       let newCount = max(n, positions * 2, 1024)
       var c = [Float](repeating: 0, count: newCount * half), s = c
       for j in 0..<half {
-        let inv: Float = 1 / powf(10000, Float(2 * j) / Float(headDim))
+        // inv_freq is a float32 buffer in the reference; the angle is formed in double so that
+        // large positions keep their precision (the float32 product loses ~1e-4 rad at p ≈ 1000).
+        let inv = 1 / powf(10000, Float(2 * j) / Float(headDim))
         for p in 0..<newCount {
-          let angle = Float(p) * inv
-          c[p * half + j] = Float(Foundation.cos(Double(angle)))
-          s[p * half + j] = Float(Foundation.sin(Double(angle)))
+          let angle = Double(Float(p) * inv)
+          c[p * half + j] = Float(Foundation.cos(angle))
+          s[p * half + j] = Float(Foundation.sin(angle))
         }
       }
       cos = c; sin = s; positions = newCount
@@ -123,13 +125,14 @@ public enum Sinusoidal {
   public static func positionFeatures(positions: [Int32], dim: Int) -> Tensor {
     let half = dim / 2
     let t = Tensor(uninitialized: [positions.count, dim])
+    // float32 throughout, as the reference computes its `pos_freqs` buffer.
     var denom = [Float](repeating: 0, count: half)
     for i in 0..<half { denom[i] = powf(10000, Float(2 * i) / Float(dim)) }
     for (r, p) in positions.enumerated() {
       for i in 0..<half {
         let arg = Float(p) / denom[i]
-        t.pointer[r * dim + i] = Float(Foundation.cos(Double(arg)))
-        t.pointer[r * dim + half + i] = Float(Foundation.sin(Double(arg)))
+        t.pointer[r * dim + i] = cosf(arg)
+        t.pointer[r * dim + half + i] = sinf(arg)
       }
     }
     return t

@@ -127,6 +127,19 @@ extension Graph {
     }
   }
 
+  /// Repeats x [1, ...] `count` times along the first axis (backward sums the copies).
+  public func repeatBatch(_ x: Var, _ count: Int) -> Var {
+    precondition(x.shape.first == 1, "repeatBatch: first axis of \(x.shape) must be 1")
+    let n = x.value.count
+    let y = Tensor(uninitialized: [count] + x.shape.dropFirst())
+    for i in 0..<count { (y.pointer + i * n).update(from: x.value.pointer, count: n) }
+    return record(y, x) { g, dy in
+      let dx = Tensor.zeros(x.shape)
+      for i in 0..<count { axpyVec(n, 1, dy.pointer + i * n, dx.pointer) }
+      g.accumulate(x, dx, owned: true)
+    }
+  }
+
   /// Σ of all elements → [1].
   public func sum(_ x: Var) -> Var {
     let y = Tensor.filled([1], x.value.withUnsafeBufferPointer { p in

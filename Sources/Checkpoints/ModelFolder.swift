@@ -1,0 +1,102 @@
+import Engine
+import Formats
+import Foundation
+import Networks
+
+/// A model on disk: `config.json` (this project's config, the reference's field names) and
+/// `model.safetensors` (every parameter under the reference's name, float32).
+public enum ModelFolder {
+  public static let configFile = "config.json"
+  public static let weightsFile = "model.safetensors"
+
+  /// Reads a config file.
+  public static func readConfig(_ url: URL) throws -> ModelConfig {
+    let data: Data
+    do { data = try Data(contentsOf: url) } catch {
+      throw CheckpointError.missingFile(url.path, "the model config")
+    }
+    do { return try JSONDecoder().decode(ModelConfig.self, from: data) } catch let e as ConfigError {
+      throw CheckpointError.invalid(url.path, e.description)
+    } catch {
+      throw CheckpointError.invalid(url.path, "not a model config: \(describe(error))")
+    }
+  }
+
+  public static func writeConfig(_ config: ModelConfig, to url: URL) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try atomicWrite(try enc.encode(config), to: url)
+  }
+
+  /// Loads `dir/config.json` and the weights (`dir/model.safetensors`, or `weights`).
+  public static func load(_ dir: URL, weights: URL? = nil) throws -> DiffusionNetwork {
+    let config = try readConfig(dir.appendingPathComponent(configFile))
+    let network = try makeNetwork(config)
+    try loadWeights(into: network.parameters, from: weights ?? dir.appendingPathComponent(weightsFile))
+    return network
+  }
+
+  /// Loads weights, checking names and shapes first: every missing, unexpected and mis-shaped
+  /// entry is reported in one error; non-finite values are refused.
+  public static func loadWeights(into parameters: ParameterSet, from url: URL) throws {
+    guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missingFile(url.path, "the weights") }
+    let file = try SafeTensorsFile(url: url)
+    try file.checkAgainst(expected: parameters.shapes)
+    for name in parameters.names {
+      let values = try file.read(name).floats()
+      if let bad = values.firstIndex(where: { !$0.isFinite }) {
+        throw CheckpointError.invalid(url.path, "\(name) holds a non-finite value (\(values[bad])) at element \(bad)")
+      }
+      parameters.assign(name, values)
+    }
+  }
+
+  /// Writes weights as float32 safetensors, in registration order, atomically.
+  public static func saveWeights(_ parameters: ParameterSet, to url: URL, metadata: [String: String]? = nil) throws {
+    let tensors = try zip(parameters.names, parameters.tensors).map { name, t in
+      (name: name, tensor: try TensorData(floats: t.toArray(), shape: t.shape))
+    }
+    try SafeTensors.write(tensors, metadata: metadata, to: url)
+  }
+
+  /// Writes a complete model folder.
+  public static func save(_ network: DiffusionNetwork, to dir: URL, metadata: [String: String]? = nil) throws {
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    try writeConfig(network.config, to: dir.appendingPathComponent(configFile))
+    try saveWeights(network.parameters, to: dir.appendingPathComponent(weightsFile), metadata: metadata)
+  }
+}
+
+public enum CheckpointError: Error, CustomStringConvertible {
+  case missingFile(String, String)
+  case invalid(String, String)
+  public var description: String {
+    switch self {
+    case .missingFile(let path, let what): return "\(what) not found: \(path)"
+    case .invalid(let path, let why): return "\(path): \(why)"
+    }
+  }
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a file.
+public func atomicWrite(_ data: Data, to url: URL) throws {
+  let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+  try data.write(to: tmp)
+  if rename(tmp.path, url.path) != 0 {
+    try? FileManager.default.removeItem(at: tmp)
+    throw CheckpointError.invalid(url.path, "cannot replace the file: \(String(cString: strerror(errno)))")
+  }
+}
+
+func describe(_ error: Error) -> String {
+  if let e = error as? DecodingError {
+    switch e {
+    case .keyNotFound(let k, _): return "missing field '\(k.stringValue)'"
+    case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+      let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+      return path.isEmpty ? c.debugDescription : "field '\(path)': \(c.debugDescription)"
+    @unknown default: return "\(e)"
+    }
+  }
+  return "\(error)"
+}

@@ -1,0 +1,52 @@
+import Engine
+
+/// The MDLM baseline (`DIT`): embedding → self-attention blocks over all L positions (no mask,
+/// rotary at 0..<L) → final layer. With kind `ar` the same network is causal (each position sees
+/// itself and the positions before it) and serves as this project's autoregressive evaluator.
+public final class DIT: DiffusionNetwork {
+  public let config: ModelConfig
+  public let parameters = ParameterSet()
+  let vocabEmbed: Tensor
+  let sigmaMap: TimestepEmbedder
+  let blocks: [SelfAttentionBlock]
+  let output: FinalLayer
+
+  public init(config: ModelConfig, seed: UInt64 = 0) throws {
+    try config.validate()
+    guard config.kind == .mdlm || config.kind == .ar else {
+      throw ConfigError.invalid("DIT needs kind 'mdlm' or 'ar', got '\(config.kind)'")
+    }
+    self.config = config
+    let p = ParameterBuilder(set: parameters, seed: seed)
+    vocabEmbed = p.scope("vocab_embed") { p.tensor("embedding", Init.uniform([config.vocabSize, config.hiddenSize], fanIn: config.hiddenSize, &p.rng)) }
+    sigmaMap = TimestepEmbedder(p, config)
+    blocks = p.scope("blocks") { (0..<config.blocks).map { i in p.scope("\(i)") { SelfAttentionBlock(p, config) } } }
+    output = p.scope("output_layer") { FinalLayer(p, config) }
+  }
+
+  /// Logits [B, L, V] for `tokens` [B, L] (MDLM: noisy tokens with mask ids).
+  public func logits(_ g: Graph, tokens: TokenTensor) -> Var {
+    let b = tokens.shape[0], l = tokens.shape[1]
+    let ctx = BlockContext(cond: sigmaMap.conditioning(g, sigma: [Float](repeating: 0, count: b)), heads: config.heads,
+                           dropout: config.dropout)
+    let positions = TokenTensor(shape: [b, l], values: (0..<(b * l)).map { Int32($0 % l) })
+    let mask = config.kind == .ar ? AttentionMask(items: b, queries: l, keys: l) { _, i, j in j <= i } : nil
+    var x = g.embedding(g.parameter(vocabEmbed), tokens)
+    for block in blocks { x = block(g, x, ctx, positions: positions, mask: mask) }
+    return output(g, x, cond: ctx.cond)
+  }
+}
+
+/// What the partition and MDLM networks share: a config and named parameters.
+public protocol DiffusionNetwork: AnyObject {
+  var config: ModelConfig { get }
+  var parameters: ParameterSet { get }
+}
+
+/// Builds the network a config describes.
+public func makeNetwork(_ config: ModelConfig, seed: UInt64 = 0) throws -> DiffusionNetwork {
+  switch config.kind {
+  case .pgm: return try PartitionDIT(config: config, seed: seed)
+  case .mdlm, .ar: return try DIT(config: config, seed: seed)
+  }
+}

@@ -1,0 +1,108 @@
+import Engine
+import Networks
+
+/// AdamW with global-norm gradient clipping and a linear warm-up, as the released configs use
+/// (β = (0.9, 0.999), eps 1e-8, clipping at 1.0, constant learning rate after warm-up).
+public struct AdamWSettings: Codable, Equatable, Sendable {
+  public var learningRate: Float = 3e-4
+  public var warmupSteps: Int = 2500
+  public var beta1: Float = 0.9
+  public var beta2: Float = 0.999
+  public var eps: Float = 1e-8
+  public var weightDecay: Float = 0
+  public var clipNorm: Float = 1.0
+
+  public init(learningRate: Float = 3e-4, warmupSteps: Int = 2500, weightDecay: Float = 0, clipNorm: Float = 1.0) {
+    self.learningRate = learningRate
+    self.warmupSteps = warmupSteps
+    self.weightDecay = weightDecay
+    self.clipNorm = clipNorm
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case learningRate = "lr", warmupSteps = "warmup_steps", beta1 = "beta1", beta2 = "beta2", eps
+    case weightDecay = "weight_decay", clipNorm = "clip_norm"
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? 3e-4
+    warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 2500
+    beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? 0.9
+    beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? 0.999
+    eps = try c.decodeIfPresent(Float.self, forKey: .eps) ?? 1e-8
+    weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? 0
+    clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm) ?? 1.0
+  }
+
+  /// Learning rate at optimizer step `step` (1-based): linear warm-up, then constant
+  /// (PyTorch's LambdaLR with min(1, step/warmup) evaluated before the step).
+  public func learningRate(at step: Int) -> Float {
+    warmupSteps <= 0 ? learningRate : learningRate * min(1, Float(step) / Float(warmupSteps))
+  }
+}
+
+/// Optimiser state for one parameter set: first and second moments and the step count.
+public final class AdamW {
+  public let settings: AdamWSettings
+  public let parameters: ParameterSet
+  public private(set) var m: [Tensor]
+  public private(set) var v: [Tensor]
+  public private(set) var step = 0
+
+  public init(parameters: ParameterSet, settings: AdamWSettings) {
+    self.settings = settings
+    self.parameters = parameters
+    m = parameters.tensors.map { .zeros($0.shape) }
+    v = parameters.tensors.map { .zeros($0.shape) }
+  }
+
+  /// Restores state saved by a checkpoint.
+  public func restore(step: Int, m: [Tensor], v: [Tensor]) {
+    precondition(m.count == self.m.count && v.count == self.v.count)
+    for (a, b) in zip(self.m, m) { a.assign(from: b) }
+    for (a, b) in zip(self.v, v) { a.assign(from: b) }
+    self.step = step
+  }
+
+  /// Applies one update from `gradients` (one per parameter, nil = no gradient this step).
+  /// Returns the global gradient norm before clipping.
+  @discardableResult
+  public func apply(_ gradients: [Tensor?]) -> Double {
+    precondition(gradients.count == parameters.count)
+    let norm = gradients.reduce(0.0) { $0 + ($1.map(OptimizerKernels.sumOfSquares) ?? 0) }.squareRoot()
+    let clip = settings.clipNorm > 0 ? min(1, Double(settings.clipNorm) / (norm + 1e-6)) : 1
+    step += 1
+    let lr = settings.learningRate(at: step)
+    for (i, p) in parameters.tensors.enumerated() {
+      guard let grad = gradients[i] else { continue }
+      OptimizerKernels.adamW(parameter: p, gradient: grad, m: m[i], v: v[i], lr: lr, beta1: settings.beta1,
+                             beta2: settings.beta2, eps: settings.eps, weightDecay: settings.weightDecay,
+                             step: step, gradScale: Float(clip))
+    }
+    return norm
+  }
+}
+
+/// Exponential moving average of the weights: decay min(0.9999, (1+n)/(10+n)), n counted from 1
+/// (the first update uses 2/11), as the reference's EMA.
+public final class WeightAverage {
+  public let decay: Float
+  public let shadow: ParameterSet
+  public private(set) var updates = 0
+
+  public init(of parameters: ParameterSet, decay: Float = 0.9999, makeShadow: () -> ParameterSet) {
+    self.decay = decay
+    shadow = makeShadow()
+    shadow.copy(from: parameters)
+  }
+
+  public func restore(updates: Int) { self.updates = updates }
+
+  public func update(from parameters: ParameterSet) {
+    updates += 1
+    let n = Float(updates)
+    let d = min(decay, (1 + n) / (10 + n))
+    for (s, p) in zip(shadow.tensors, parameters.tensors) { OptimizerKernels.movingAverage(shadow: s, value: p, decay: d) }
+  }
+}
