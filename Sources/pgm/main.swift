@@ -1,7 +1,13 @@
+import ArgumentParser
 import Foundation
-import Student
 
-let bench = TrainingBenchmark()
-let f = try bench.run { print($0) }
-let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-print(String(data: try enc.encode(f), encoding: .utf8)!)
+/// `pgm`: partition generative models and self-distillation through time.
+struct PGM: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pgm",
+    abstract: "Partition Generative Models and Self-Distillation Through Time, on the CPU.",
+    subcommands: [VerifyCommand.self, BenchCommand.self])
+}
+
+CPUCheck.requireVectorUnits()
+PGM.main()
