@@ -1,0 +1,18 @@
+/// Resource bounds for decoding a pickle, so that a hostile or corrupt file fails with an error
+/// instead of exhausting memory, time or the stack. The defaults are far above what real
+/// checkpoints need.
+public struct PickleLimits: Sendable {
+  /// Deepest nesting of containers in the decoded value.
+  public var maxDepth: Int
+  /// Most values the decoded tree may hold. A shared object counts each time it appears, which
+  /// bounds "billion laughs" pickles that reference one list from many places.
+  public var maxValues: Int
+  /// Most dimensions a tensor may have.
+  public var maxTensorRank: Int
+
+  public init(maxDepth: Int = 256, maxValues: Int = 5_000_000, maxTensorRank: Int = 64) {
+    self.maxDepth = maxDepth
+    self.maxValues = maxValues
+    self.maxTensorRank = maxTensorRank
+  }
+}
