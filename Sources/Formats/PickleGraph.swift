@@ -17,28 +17,47 @@ final class PickleNode {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case list([PickleNode])
+    case list(ListBox)
     case tuple([PickleNode])
-    case dict(DictParts)
+    case dict(DictBox)
     case global(module: String, name: String)
-    case object(ObjectParts)
+    case object(ObjectBox)
     case storage(StorageInfo)
     case tensor(TorchTensorRef)
   }
 
-  struct DictParts {
-    var entries: [(key: PickleNode, value: PickleNode)] = []
-    var isOrdered = false
-    var attributes: PickleNode?
+  // Mutable containers live in boxes so APPEND/SETITEMS/BUILD change them in place; mutating an
+  // array stored in an enum payload would copy it each time (quadratic in the item count).
+
+  final class ListBox {
+    var items: [PickleNode]
+    init(_ items: [PickleNode] = []) { self.items = items }
   }
 
-  struct ObjectParts {
+  final class DictBox {
+    var entries: [(key: PickleNode, value: PickleNode)]
+    var isOrdered: Bool
+    var attributes: PickleNode?
+    init(entries: [(key: PickleNode, value: PickleNode)] = [], isOrdered: Bool = false) {
+      self.entries = entries
+      self.isOrdered = isOrdered
+    }
+  }
+
+  final class ObjectBox {
     var className: String
-    var args: [PickleNode] = []
-    var kwargs: [(key: PickleNode, value: PickleNode)] = []
+    var args: [PickleNode]
+    var kwargs: [(key: PickleNode, value: PickleNode)]
     var state: PickleNode?
-    var listItems: [PickleNode] = []
+    var listItems: [PickleNode]
     var dictItems: [(key: PickleNode, value: PickleNode)] = []
+    init(className: String, args: [PickleNode] = [], kwargs: [(key: PickleNode, value: PickleNode)] = [],
+         listItems: [PickleNode] = []) {
+      self.className = className
+      self.args = args
+      self.kwargs = kwargs
+      self.listItems = listItems
+    }
   }
 
   /// A storage named by a persistent id: `('storage', <type>, key, location, numel)`.
@@ -63,7 +82,7 @@ final class PickleNode {
     case .tuple: return "tuple"
     case .dict: return "dict"
     case .global(let module, let name): return "global \(module).\(name)"
-    case .object(let parts): return parts.className
+    case .object(let box): return box.className
     case .storage: return "storage"
     case .tensor: return "tensor"
     }
@@ -85,7 +104,8 @@ final class PickleNode {
   /// Elements of a tuple or list.
   var sequence: [PickleNode]? {
     switch kind {
-    case .tuple(let items), .list(let items): return items
+    case .tuple(let items): return items
+    case .list(let box): return box.items
     default: return nil
     }
   }
@@ -135,7 +155,7 @@ struct PickleTreeBuilder {
     defer { enclosing.remove(id) }
     let next = depth + 1
     switch node.kind {
-    case .list(let items): return .list(try items.map { try convert($0, depth: next) })
+    case .list(let box): return .list(try box.items.map { try convert($0, depth: next) })
     case .tuple(let items): return .tuple(try items.map { try convert($0, depth: next) })
     case .dict(let parts):
       return .dict(PickleDict(entries: try entries(parts.entries, depth: next), isOrdered: parts.isOrdered,

@@ -18,10 +18,10 @@ enum TorchGlobals {
                    cost: inout Int) throws -> PickleNode.Kind {
     guard case .global(let module, let name) = callee.kind else {
       // Calling the result of an earlier call: keep everything, interpret nothing.
-      return .object(PickleNode.ObjectParts(className: "<call>", args: [callee] + args, kwargs: kwargs))
+      return .object(PickleNode.ObjectBox(className: "<call>", args: [callee] + args, kwargs: kwargs))
     }
     func placeholder() -> PickleNode.Kind {
-      .object(PickleNode.ObjectParts(className: "\(module).\(name)", args: args, kwargs: kwargs))
+      .object(PickleNode.ObjectBox(className: "\(module).\(name)", args: args, kwargs: kwargs))
     }
     switch (module, name) {
     case ("collections", "OrderedDict"), ("builtins", "dict"):
@@ -55,7 +55,7 @@ enum TorchGlobals {
       guard kwargs.isEmpty, args.count <= 1 else { return placeholder() }
       guard let items = args.isEmpty ? [] : args[0].sequence else { return placeholder() }
       cost += items.count
-      return .object(PickleNode.ObjectParts(className: "builtins.\(name)", listItems: items))
+      return .object(PickleNode.ObjectBox(className: "builtins.\(name)", listItems: items))
 
     case ("builtins", "bytearray"):
       // bytearray(bytes) as protocols 2–4 write it; protocol 5 uses BYTEARRAY8.
@@ -95,11 +95,11 @@ enum TorchGlobals {
 
   /// `dict()` / `OrderedDict()` with no argument, a dict, or a sequence of pairs.
   private static func dictionary(from args: [PickleNode], ordered: Bool, cost: inout Int) -> PickleNode.Kind? {
-    if args.isEmpty { return .dict(PickleNode.DictParts(isOrdered: ordered)) }
+    if args.isEmpty { return .dict(PickleNode.DictBox(isOrdered: ordered)) }
     guard args.count == 1 else { return nil }
     if case .dict(let source) = args[0].kind {
       cost += source.entries.count
-      return .dict(PickleNode.DictParts(entries: source.entries, isOrdered: ordered))
+      return .dict(PickleNode.DictBox(entries: source.entries, isOrdered: ordered))
     }
     guard let items = args[0].sequence else { return nil }
     cost += items.count
@@ -108,7 +108,7 @@ enum TorchGlobals {
       guard let pair = item.sequence, pair.count == 2 else { return nil }
       entries.append((pair[0], pair[1]))
     }
-    return .dict(PickleNode.DictParts(entries: entries, isOrdered: ordered))
+    return .dict(PickleNode.DictBox(entries: entries, isOrdered: ordered))
   }
 
   /// `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[,

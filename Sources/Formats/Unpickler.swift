@@ -92,7 +92,7 @@ struct Unpickler {
     case 0x30:  // POP (pops a mark when the stack above it is empty, like CPython)
       if let mark = marks.last, mark == stack.count { marks.removeLast() } else { _ = try pop() }
     case 0x31: _ = try popToMark()  // POP_MARK
-    case 0x32: stack.append(try top())  // DUP
+    case 0x32: try pushExisting(try top())  // DUP
 
     // Memo
     case 0x70: try store(at: try decimalLine())  // PUT
@@ -104,54 +104,54 @@ struct Unpickler {
     case 0x6A: try fetch(Int(try unsigned(4)))  // LONG_BINGET
 
     // Constants
-    case 0x4E: push(.none)  // NONE
-    case 0x88: push(.bool(true))  // NEWTRUE
-    case 0x89: push(.bool(false))  // NEWFALSE
-    case 0x4B: push(.int(Int64(try byte())))  // BININT1
-    case 0x4D: push(.int(Int64(try unsigned(2))))  // BININT2
-    case 0x4A: push(.int(Int64(Int32(truncatingIfNeeded: try unsigned(4)))))  // BININT
-    case 0x8A: push(try longValue(Int(try byte())))  // LONG1
+    case 0x4E: try push(.none)  // NONE
+    case 0x88: try push(.bool(true))  // NEWTRUE
+    case 0x89: try push(.bool(false))  // NEWFALSE
+    case 0x4B: try push(.int(Int64(try byte())))  // BININT1
+    case 0x4D: try push(.int(Int64(try unsigned(2))))  // BININT2
+    case 0x4A: try push(.int(Int64(Int32(truncatingIfNeeded: try unsigned(4)))))  // BININT
+    case 0x8A: try push(try longValue(Int(try byte())))  // LONG1
     case 0x8B:  // LONG4
       let length = Int32(truncatingIfNeeded: try unsigned(4))
       guard length >= 0 else { throw Problem.invalidArgument(opcode: opcodeName, "negative length \(length)") }
-      push(try longValue(Int(length)))
-    case 0x49: push(try textInt())  // INT
-    case 0x4C: push(try textLong())  // LONG
-    case 0x47: push(.float(Double(bitPattern: try bigEndian8())))  // BINFLOAT
+      try push(try longValue(Int(length)))
+    case 0x49: try push(try textInt())  // INT
+    case 0x4C: try push(try textLong())  // LONG
+    case 0x47: try push(.float(Double(bitPattern: try bigEndian8())))  // BINFLOAT
     case 0x46:  // FLOAT
       let text = try textLine()
       guard let value = Double(text) else { throw Problem.invalidArgument(opcode: opcodeName, "not a float: \(text)") }
-      push(.float(value))
+      try push(.float(value))
 
     // Strings and bytes
-    case 0x8C: push(.string(try utf8(try take(Int(try byte())))))  // SHORT_BINUNICODE
-    case 0x58: push(.string(try utf8(try take(Int(try unsigned(4))))))  // BINUNICODE
-    case 0x8D: push(.string(try utf8(try take(try length8()))))  // BINUNICODE8
-    case 0x56: push(.string(try rawUnicodeEscape(try line())))  // UNICODE
-    case 0x43: push(.bytes(Array(try take(Int(try byte())))))  // SHORT_BINBYTES
-    case 0x42: push(.bytes(Array(try take(Int(try unsigned(4))))))  // BINBYTES
-    case 0x8E, 0x96: push(.bytes(Array(try take(try length8()))))  // BINBYTES8, BYTEARRAY8
+    case 0x8C: try push(.string(try utf8(try take(Int(try byte())))))  // SHORT_BINUNICODE
+    case 0x58: try push(.string(try utf8(try take(Int(try unsigned(4))))))  // BINUNICODE
+    case 0x8D: try push(.string(try utf8(try take(try length8()))))  // BINUNICODE8
+    case 0x56: try push(.string(try rawUnicodeEscape(try line())))  // UNICODE
+    case 0x43: try push(.bytes(Array(try take(Int(try byte())))))  // SHORT_BINBYTES
+    case 0x42: try push(.bytes(Array(try take(Int(try unsigned(4))))))  // BINBYTES
+    case 0x8E, 0x96: try push(.bytes(Array(try take(try length8()))))  // BINBYTES8, BYTEARRAY8
     // Python 2 `str`: torch.load decodes these as UTF-8, keeping bytes that are not.
-    case 0x55: push(python2String(try take(Int(try byte()))))  // SHORT_BINSTRING
+    case 0x55: try push(python2String(try take(Int(try byte()))))  // SHORT_BINSTRING
     case 0x54:  // BINSTRING
       let length = Int32(truncatingIfNeeded: try unsigned(4))
       guard length >= 0 else { throw Problem.invalidArgument(opcode: opcodeName, "negative length \(length)") }
-      push(python2String(try take(Int(length))))
+      try push(python2String(try take(Int(length))))
     case 0x53: throw Problem.unsupported(opcode: opcodeName, "protocol-0 quoted strings")  // STRING
 
     // Containers
-    case 0x29: push(.tuple([]))  // EMPTY_TUPLE
-    case 0x85: push(.tuple(try popMany(1)))  // TUPLE1
-    case 0x86: push(.tuple(try popMany(2)))  // TUPLE2
-    case 0x87: push(.tuple(try popMany(3)))  // TUPLE3
-    case 0x74: push(.tuple(try popToMark()))  // TUPLE
-    case 0x5D: push(.list([]))  // EMPTY_LIST
-    case 0x6C: push(.list(try popToMark()))  // LIST
-    case 0x7D: push(.dict(PickleNode.DictParts()))  // EMPTY_DICT
+    case 0x29: try push(.tuple([]))  // EMPTY_TUPLE
+    case 0x85: try push(.tuple(try popMany(1)))  // TUPLE1
+    case 0x86: try push(.tuple(try popMany(2)))  // TUPLE2
+    case 0x87: try push(.tuple(try popMany(3)))  // TUPLE3
+    case 0x74: try push(.tuple(try popToMark()))  // TUPLE
+    case 0x5D: try push(.list(PickleNode.ListBox()))  // EMPTY_LIST
+    case 0x6C: try push(.list(PickleNode.ListBox(try popToMark())))  // LIST
+    case 0x7D: try push(.dict(PickleNode.DictBox()))  // EMPTY_DICT
     case 0x64:  // DICT
-      push(.dict(PickleNode.DictParts(entries: try pairs(try popToMark()))))
-    case 0x8F: push(.object(PickleNode.ObjectParts(className: "builtins.set")))  // EMPTY_SET
-    case 0x91: push(.object(PickleNode.ObjectParts(className: "builtins.frozenset", listItems: try popToMark())))  // FROZENSET
+      try push(.dict(PickleNode.DictBox(entries: try pairs(try popToMark()))))
+    case 0x8F: try push(.object(PickleNode.ObjectBox(className: "builtins.set")))  // EMPTY_SET
+    case 0x91: try push(.object(PickleNode.ObjectBox(className: "builtins.frozenset", listItems: try popToMark())))  // FROZENSET
     case 0x61: try append(to: try peek(below: 1), [try pop()])  // APPEND
     case 0x65, 0x90:  // APPENDS, ADDITEMS
       let items = try popToMark()
@@ -166,44 +166,44 @@ struct Unpickler {
     // Objects
     case 0x63:  // GLOBAL
       let module = try textLine(), name = try textLine()
-      push(TorchGlobals.global(module: module, name: name))
+      try push(TorchGlobals.global(module: module, name: name))
     case 0x93:  // STACK_GLOBAL
       let nameNode = try pop(), moduleNode = try pop()
       guard let module = moduleNode.string, let name = nameNode.string else {
         throw Problem.invalidArgument(opcode: opcodeName, "module and name must be strings")
       }
-      push(TorchGlobals.global(module: module, name: name))
+      try push(TorchGlobals.global(module: module, name: name))
     case 0x52:  // REDUCE
       let args = try pop(), callee = try pop()
       guard let arguments = args.sequence else {
         throw Problem.invalidArgument(opcode: opcodeName, "arguments are a \(args.typeName), not a tuple")
       }
-      push(try call(callee, arguments, kwargs: []))
+      try push(try call(callee, arguments, kwargs: []))
     case 0x81:  // NEWOBJ
       let args = try pop(), cls = try pop()
       guard let arguments = args.sequence else {
         throw Problem.invalidArgument(opcode: opcodeName, "arguments are a \(args.typeName), not a tuple")
       }
-      push(try call(cls, arguments, kwargs: []))
+      try push(try call(cls, arguments, kwargs: []))
     case 0x92:  // NEWOBJ_EX
       let kwargs = try pop(), args = try pop(), cls = try pop()
       guard let arguments = args.sequence, case .dict(let keywords) = kwargs.kind else {
         throw Problem.invalidArgument(opcode: opcodeName, "expects a class, an argument tuple and a keyword dict")
       }
-      push(try call(cls, arguments, kwargs: keywords.entries))
+      try push(try call(cls, arguments, kwargs: keywords.entries))
     case 0x69:  // INST
       let module = try textLine(), name = try textLine()
       let arguments = try popToMark()
-      push(try call(adopt(TorchGlobals.global(module: module, name: name)), arguments, kwargs: []))
+      try push(try call(try adopt(TorchGlobals.global(module: module, name: name)), arguments, kwargs: []))
     case 0x6F:  // OBJ
       let items = try popToMark()
       guard let cls = items.first else { throw Problem.stackUnderflow(opcode: opcodeName) }
-      push(try call(cls, Array(items.dropFirst()), kwargs: []))
+      try push(try call(cls, Array(items.dropFirst()), kwargs: []))
     case 0x62:  // BUILD
       let state = try pop()
       try build(try top(), state: state)
     case 0x51:  // BINPERSID
-      push(try persistentLoad(try pop()))
+      try push(try persistentLoad(try pop()))
     case 0x50: throw Problem.unsupported(opcode: opcodeName, "text persistent ids (torch writes BINPERSID)")  // PERSID
     case 0x82, 0x83, 0x84: throw Problem.unsupported(opcode: opcodeName, "the extension registry")  // EXT1/2/4
     case 0x97, 0x98: throw Problem.unsupported(opcode: opcodeName, "out-of-band buffers")  // NEXT_BUFFER, READONLY_BUFFER
@@ -215,13 +215,25 @@ struct Unpickler {
   // MARK: - Stack
 
   /// Creates a node, recording it for teardown.
-  private mutating func adopt(_ kind: PickleNode.Kind) -> PickleNode {
+  private mutating func adopt(_ kind: PickleNode.Kind) throws -> PickleNode {
+    guard created.count < limits.maxValues else {
+      throw Problem.limitExceeded("the pickle creates more than \(limits.maxValues) objects")
+    }
     let node = PickleNode(kind)
     created.append(node)
     return node
   }
 
-  private mutating func push(_ kind: PickleNode.Kind) { stack.append(adopt(kind)) }
+  private mutating func push(_ kind: PickleNode.Kind) throws { try pushExisting(try adopt(kind)) }
+
+  /// Pushes a node; the stack may not outgrow the object limit (DUP and GET push without
+  /// creating objects).
+  private mutating func pushExisting(_ node: PickleNode) throws {
+    guard stack.count < limits.maxValues else {
+      throw Problem.limitExceeded("the stack holds more than \(limits.maxValues) values")
+    }
+    stack.append(node)
+  }
 
   private mutating func pop() throws -> PickleNode {
     guard let node = stack.last, stack.count > (marks.last ?? 0) else { throw Problem.stackUnderflow(opcode: opcodeName) }
@@ -262,12 +274,16 @@ struct Unpickler {
   }
 
   private mutating func store(at index: Int) throws {
-    memo[index] = try top()
+    let node = try top()
+    guard memo.count < limits.maxValues || memo[index] != nil else {
+      throw Problem.limitExceeded("the memo holds more than \(limits.maxValues) values")
+    }
+    memo[index] = node
   }
 
   private mutating func fetch(_ index: Int) throws {
     guard let node = memo[index] else { throw Problem.memoMiss(index: index) }
-    stack.append(node)
+    try pushExisting(node)
   }
 
   mutating func charge(_ units: Int) throws {
@@ -281,51 +297,34 @@ struct Unpickler {
 
   private mutating func append(to target: PickleNode, _ items: [PickleNode]) throws {
     switch target.kind {
-    case .list(var list):
-      target.kind = .none  // release the node's copy so the append does not copy the array
-      list.append(contentsOf: items)
-      target.kind = .list(list)
-    case .object(var parts):
-      target.kind = .none
-      parts.listItems.append(contentsOf: items)
-      target.kind = .object(parts)
-    default:
-      throw Problem.invalidArgument(opcode: opcodeName, "cannot append to a \(target.typeName)")
+    case .list(let box): box.items.append(contentsOf: items)
+    case .object(let box): box.listItems.append(contentsOf: items)
+    default: throw Problem.invalidArgument(opcode: opcodeName, "cannot append to a \(target.typeName)")
     }
   }
 
   private mutating func setItems(on target: PickleNode, _ items: [(key: PickleNode, value: PickleNode)]) throws {
     switch target.kind {
-    case .dict(var parts):
-      target.kind = .none
-      parts.entries.append(contentsOf: items)
-      target.kind = .dict(parts)
-    case .object(var parts):
-      target.kind = .none
-      parts.dictItems.append(contentsOf: items)
-      target.kind = .object(parts)
-    default:
-      throw Problem.invalidArgument(opcode: opcodeName, "cannot set items on a \(target.typeName)")
+    case .dict(let box): box.entries.append(contentsOf: items)
+    case .object(let box): box.dictItems.append(contentsOf: items)
+    default: throw Problem.invalidArgument(opcode: opcodeName, "cannot set items on a \(target.typeName)")
     }
   }
 
   /// BUILD: Python would call `__setstate__` or update `__dict__`; here the state is recorded.
+  /// A second BUILD with a dict state on an object adds to the first, like a `__dict__` update.
   private mutating func build(_ target: PickleNode, state: PickleNode) throws {
     switch target.kind {
-    case .object(var parts):
-      target.kind = .none
-      if let old = parts.state, case .dict(var merged) = old.kind, case .dict(let added) = state.kind {
-        try charge(added.entries.count)
-        merged.entries.append(contentsOf: added.entries)
-        parts.state = adopt(.dict(merged))
+    case .object(let box):
+      if let old = box.state, case .dict(let first) = old.kind, case .dict(let added) = state.kind {
+        // A fresh dict, as Python updates the instance's own __dict__, not the state objects.
+        try charge(first.entries.count + added.entries.count)
+        box.state = try adopt(.dict(PickleNode.DictBox(entries: first.entries + added.entries)))
       } else {
-        parts.state = state
+        box.state = state
       }
-      target.kind = .object(parts)
-    case .dict(var parts):
-      target.kind = .none
-      parts.attributes = state
-      target.kind = .dict(parts)
+    case .dict(let box):
+      box.attributes = state
     case .tensor:
       break  // tensor subclasses' Python attributes carry nothing this reader needs
     default:

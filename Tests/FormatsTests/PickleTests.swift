@@ -146,6 +146,33 @@ import Testing
     #expect(Date().timeIntervalSince(start) < 5)
   }
 
+  @Test func addingOneItemAtATimeIsLinear() throws {
+    // 200,000 single APPENDs and SETITEMs: copying the container on each would take minutes.
+    let n = 200_000
+    var list: [UInt8] = [0x80, 2, 0x5D]
+    for _ in 0..<n { list += [0x4E, 0x61] }  // NONE, APPEND
+    list.append(0x2E)
+    var dict: [UInt8] = [0x80, 2, 0x7D]
+    for i in 0..<n { dict += [0x4A] + withUnsafeBytes(of: Int32(i).littleEndian, Array.init) + [0x4E, 0x73] }  // key, None, SETITEM
+    dict.append(0x2E)
+    let start = Date()
+    #expect(try Unpickler.decode(list).elements?.count == n)
+    #expect(try Unpickler.decode(dict).dictValue?.entries.count == n)
+    #expect(Date().timeIntervalSince(start) < 5)
+  }
+
+  @Test func objectStackAndMemoCountsAreBounded() {
+    let limits = PickleLimits(maxValues: 1000)
+    let objects = [0x80, 2] + [UInt8](repeating: 0x4E, count: 2000) + [0x2E]
+    #expect(failure(objects, limits: limits)?.problem == .limitExceeded("the pickle creates more than 1000 objects"))
+    let duplicates = [0x80, 2, 0x4E] + [UInt8](repeating: 0x32, count: 2000) + [0x2E]
+    #expect(failure(duplicates, limits: limits)?.problem == .limitExceeded("the stack holds more than 1000 values"))
+    var memo: [UInt8] = [0x80, 2, 0x4E]
+    for i in 0..<2000 { memo += [0x72] + withUnsafeBytes(of: UInt32(i).littleEndian, Array.init) }  // LONG_BINPUT i
+    memo.append(0x2E)
+    #expect(failure(memo, limits: limits)?.problem == .limitExceeded("the memo holds more than 1000 values"))
+  }
+
   @Test func cyclesBecomeMarkers() throws {
     // l = []; l.append(l); d = {}; d['self'] = d
     let list = try Unpickler.decode([0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E])
