@@ -13,6 +13,7 @@ public struct PickleLimits: Sendable {
   /// Most dimensions a tensor may have.
   public var maxTensorRank: Int
 
+  /// The defaults suit any real checkpoint; lower them to fail faster on untrusted input.
   public init(maxDepth: Int = 256, maxValues: Int = 1_000_000, maxTensorRank: Int = 64) {
     self.maxDepth = maxDepth
     self.maxValues = maxValues

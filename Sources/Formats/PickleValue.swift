@@ -32,17 +32,20 @@ public indirect enum PickleValue: Equatable, Sendable {
 /// A dictionary's entries in insertion order. Keys are any values. A pickle written by Python
 /// never repeats a key; if a crafted one does, both entries are kept and lookups see the last.
 public struct PickleDict: Equatable, Sendable {
+  /// One key–value pair.
   public struct Entry: Equatable, Sendable {
     public var key: PickleValue
     public var value: PickleValue
   }
 
+  /// The pairs in insertion order.
   public var entries: [Entry]
   /// True for `collections.OrderedDict` (torch state dicts), false for a plain `dict`.
   public var isOrdered: Bool
   /// Attributes a BUILD set on the dict object; torch stores a state dict's `_metadata` here.
   public var attributes: PickleValue?
 
+  /// A dict value (for tests and for building expected values).
   public init(entries: [Entry] = [], isOrdered: Bool = false, attributes: PickleValue? = nil) {
     self.entries = entries
     self.isOrdered = isOrdered
@@ -67,12 +70,18 @@ public struct PickleObject: Equatable, Sendable {
   /// `"module.qualname"`, e.g. `"omegaconf.dictconfig.DictConfig"`; `"<call>"` when the pickle
   /// called something that is not a global (the callee is then the first argument).
   public var className: String
+  /// Constructor arguments.
   public var args: [PickleValue]
+  /// Keyword arguments (NEWOBJ_EX only).
   public var kwargs: [PickleDict.Entry]
+  /// What BUILD gave the object, normally its `__dict__`.
   public var state: PickleValue?
+  /// Items appended (APPEND/APPENDS, set elements).
   public var listItems: [PickleValue]
+  /// Items set by key (SETITEM/SETITEMS).
   public var dictItems: [PickleDict.Entry]
 
+  /// A placeholder value (for tests and for building expected values).
   public init(className: String, args: [PickleValue] = [], kwargs: [PickleDict.Entry] = [],
               state: PickleValue? = nil, listItems: [PickleValue] = [], dictItems: [PickleDict.Entry] = []) {
     self.className = className
@@ -124,6 +133,7 @@ extension PickleValue {
     }
   }
 
+  /// The string, if this is one.
   public var stringValue: String? {
     if case .string(let s) = self { return s }
     return nil
@@ -147,21 +157,25 @@ extension PickleValue {
     }
   }
 
+  /// The bool, if this is one.
   public var boolValue: Bool? {
     if case .bool(let b) = self { return b }
     return nil
   }
 
+  /// The tensor reference, if this is one.
   public var tensorValue: TorchTensorRef? {
     if case .tensor(let t) = self { return t }
     return nil
   }
 
+  /// The dict, if this is a dict or OrderedDict.
   public var dictValue: PickleDict? {
     if case .dict(let d) = self { return d }
     return nil
   }
 
+  /// The placeholder, if this is an instance of a class the reader does not construct.
   public var objectValue: PickleObject? {
     if case .object(let o) = self { return o }
     return nil

@@ -113,11 +113,13 @@ public struct TorchCheckpoint: Sendable {
       throw Problem.invalidTensor("view of shape \(tensor.shape) and strides \(tensor.strides) overflows")
     }
     // Bytes from the view's first to its last element.
-    let (endBytes, overflow) = (last + 1).multipliedReportingOverflow(by: elementSize)
+    let (endElements, o1) = last.addingReportingOverflow(1)
+    let (endBytes, o2) = endElements.multipliedReportingOverflow(by: elementSize)
+    let overflow = o1 || o2
     guard !overflow, endBytes <= entry.size else {
       throw Problem.storageTooSmall(key: tensor.storageKey, needed: overflow ? Int.max : endBytes, available: entry.size)
     }
-    let spanElements = last + 1 - tensor.storageOffset
+    let spanElements = endElements - tensor.storageOffset
     guard count <= spanElements else {
       throw Problem.invalidTensor("view of shape \(tensor.shape) with strides \(tensor.strides) repeats storage elements; "
         + "such views are not supported")

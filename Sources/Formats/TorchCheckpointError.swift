@@ -1,9 +1,12 @@
 /// Why a `torch.save` checkpoint could not be read. `file` names the checkpoint; the problem
 /// names the entry, pickle byte offset or storage concerned.
 public struct TorchCheckpointError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// The checkpoint's path (or label).
   public let file: String
+  /// What is wrong, and where inside the file.
   public let problem: Problem
 
+  /// The kinds of problem.
   public enum Problem: Error, Equatable, Sendable {
     /// No ZIP end-of-central-directory record: not a zip archive (or a pre-1.6 torch file).
     case notAZip(String)
@@ -50,6 +53,7 @@ public struct TorchCheckpointError: Error, Equatable, Sendable, CustomStringConv
     case limitExceeded(String)
   }
 
+  /// Builds an error (callers outside the module may wrap their own checks in it).
   public init(file: String, problem: Problem) {
     self.file = file
     self.problem = problem
@@ -61,7 +65,7 @@ public struct TorchCheckpointError: Error, Equatable, Sendable, CustomStringConv
 extension TorchCheckpointError.Problem {
   var explanation: String {
     switch self {
-    case .notAZip(let why): return "not a torch.save zip archive: \(why)"
+    case .notAZip(let why): return "not a torch.save zip archive (the pre-1.6 legacy format is not supported): \(why)"
     case .malformedZip(let why): return "malformed zip archive: \(why)"
     case let .unsupportedEntry(name, why): return "entry \(name): \(why)"
     case .missingEntry(let name): return "the archive has no entry \(name)"
@@ -94,3 +98,6 @@ extension TorchCheckpointError.PickleProblem {
     }
   }
 }
+
+/// The pickle machine throws a bare problem; `Unpickler.decode` attaches the byte offset.
+extension TorchCheckpointError.PickleProblem: Error {}

@@ -88,7 +88,9 @@ struct Unpickler {
       guard length <= UInt64(data.count - position) else { throw Problem.truncated(opcode: opcodeName) }
 
     // Stack and marks
-    case 0x28: marks.append(stack.count)  // MARK
+    case 0x28:  // MARK
+      guard marks.count < limits.maxValues else { throw Problem.limitExceeded("more than \(limits.maxValues) open marks") }
+      marks.append(stack.count)
     case 0x30:  // POP (pops a mark when the stack above it is empty, like CPython)
       if let mark = marks.last, mark == stack.count { marks.removeLast() } else { _ = try pop() }
     case 0x31: _ = try popToMark()  // POP_MARK
@@ -462,8 +464,6 @@ struct Unpickler {
     return String(scalars)
   }
 }
-
-extension TorchCheckpointError.PickleProblem: Error {}
 
 /// Opcode names for error messages.
 enum PickleOpcode {
