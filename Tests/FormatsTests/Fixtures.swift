@@ -14,69 +14,101 @@ struct TestZip {
 
   static func build(_ entries: [Entry], zip64: Bool = false, dataDescriptor: Bool = false) -> [UInt8] {
     var out: [UInt8] = []
-    var central: [UInt8] = []
+    var records: [Record] = []
     for entry in entries {
-      let offset = out.count
-      let crc = CRC32.checksum(entry.data)
-      let name = Array(entry.name.utf8)
-      let flags: UInt16 = 0x0800 | (dataDescriptor ? 0x0008 : 0)
-      out.appendLE(UInt32(0x0403_4B50))
-      out.appendLE(UInt16(zip64 ? 45 : 20))
-      out.appendLE(flags)
-      out.appendLE(entry.method)
-      out.appendLE(UInt32(0))  // time and date
-      out.appendLE(dataDescriptor ? 0 : crc)
-      out.appendLE(UInt32(dataDescriptor ? 0 : entry.data.count))
-      out.appendLE(UInt32(dataDescriptor ? 0 : entry.data.count))
-      out.appendLE(UInt16(name.count))
-      out.appendLE(UInt16(4))  // one empty padding extra field, as torch writes "FB" padding
-      out += name
-      out += [0x46, 0x42, 0, 0]
+      let record = Record(name: entry.name, size: entry.data.count, crc: CRC32.checksum(entry.data),
+                          offset: out.count, method: entry.method)
+      out += localHeader(record, zip64: zip64, dataDescriptor: dataDescriptor)
       out += entry.data
-      if dataDescriptor {
-        out.appendLE(UInt32(0x0807_4B50))
-        out.appendLE(crc)
-        if zip64 { out.appendLE(UInt64(entry.data.count)); out.appendLE(UInt64(entry.data.count)) } else {
-          out.appendLE(UInt32(entry.data.count)); out.appendLE(UInt32(entry.data.count))
-        }
-      }
+      if dataDescriptor { out += descriptor(record, zip64: zip64) }
+      records.append(record)
+    }
+    out += directory(records, at: out.count, zip64: zip64, dataDescriptor: dataDescriptor)
+    return out
+  }
+
+  /// What the central directory says about one entry.
+  struct Record {
+    var name: String
+    var size: Int
+    var crc: UInt32
+    var offset: Int
+    var method: UInt16 = 0
+  }
+
+  static func flags(_ dataDescriptor: Bool) -> UInt16 { 0x0800 | (dataDescriptor ? 0x0008 : 0) }
+
+  /// A local header; with a data descriptor the sizes and CRC are zero, as torch writes them.
+  static func localHeader(_ record: Record, zip64: Bool, dataDescriptor: Bool) -> [UInt8] {
+    var out: [UInt8] = []
+    let name = Array(record.name.utf8)
+    out.appendLE(UInt32(0x0403_4B50))
+    out.appendLE(UInt16(zip64 ? 45 : 20))
+    out.appendLE(flags(dataDescriptor))
+    out.appendLE(record.method)
+    out.appendLE(UInt32(0))  // time and date
+    out.appendLE(dataDescriptor ? 0 : record.crc)
+    out.appendLE(dataDescriptor ? 0 : UInt32(truncatingIfNeeded: record.size))
+    out.appendLE(dataDescriptor ? 0 : UInt32(truncatingIfNeeded: record.size))
+    out.appendLE(UInt16(name.count))
+    out.appendLE(UInt16(4))  // one empty extra field, like torch's "FB" alignment padding
+    out += name
+    out += [0x46, 0x42, 0, 0]
+    return out
+  }
+
+  static func descriptor(_ record: Record, zip64: Bool) -> [UInt8] {
+    var out: [UInt8] = []
+    out.appendLE(UInt32(0x0807_4B50))
+    out.appendLE(record.crc)
+    if zip64 { out.appendLE(UInt64(record.size)); out.appendLE(UInt64(record.size)) } else {
+      out.appendLE(UInt32(record.size)); out.appendLE(UInt32(record.size))
+    }
+    return out
+  }
+
+  /// Central directory and end records for entries, the directory starting at file offset `at`.
+  /// With `zip64` every size and offset goes into ZIP64 fields.
+  static func directory(_ records: [Record], at centralOffset: Int, zip64: Bool, dataDescriptor: Bool) -> [UInt8] {
+    var central: [UInt8] = []
+    for record in records {
+      let name = Array(record.name.utf8)
       central.appendLE(UInt32(0x0201_4B50))
       central.appendLE(UInt16(45))
       central.appendLE(UInt16(zip64 ? 45 : 20))
-      central.appendLE(flags)
-      central.appendLE(entry.method)
+      central.appendLE(flags(dataDescriptor))
+      central.appendLE(record.method)
       central.appendLE(UInt32(0))
-      central.appendLE(crc)
-      central.appendLE(zip64 ? UInt32.max : UInt32(entry.data.count))
-      central.appendLE(zip64 ? UInt32.max : UInt32(entry.data.count))
+      central.appendLE(record.crc)
+      central.appendLE(zip64 ? UInt32.max : UInt32(record.size))
+      central.appendLE(zip64 ? UInt32.max : UInt32(record.size))
       central.appendLE(UInt16(name.count))
       central.appendLE(UInt16(zip64 ? 28 : 0))
       central.appendLE(UInt16(0))  // comment
       central.appendLE(UInt16(0))  // disk
       central.appendLE(UInt16(0))  // internal attributes
       central.appendLE(UInt32(0))  // external attributes
-      central.appendLE(zip64 ? UInt32.max : UInt32(offset))
+      central.appendLE(zip64 ? UInt32.max : UInt32(record.offset))
       central += name
       if zip64 {
         central.appendLE(UInt16(1))
         central.appendLE(UInt16(24))
-        central.appendLE(UInt64(entry.data.count))
-        central.appendLE(UInt64(entry.data.count))
-        central.appendLE(UInt64(offset))
+        central.appendLE(UInt64(record.size))
+        central.appendLE(UInt64(record.size))
+        central.appendLE(UInt64(record.offset))
       }
     }
-    let centralOffset = out.count
-    out += central
+    var out = central
     if zip64 {
-      let recordOffset = out.count
+      let recordOffset = centralOffset + out.count
       out.appendLE(UInt32(0x0606_4B50))
       out.appendLE(UInt64(44))
       out.appendLE(UInt16(45))
       out.appendLE(UInt16(45))
       out.appendLE(UInt32(0))
       out.appendLE(UInt32(0))
-      out.appendLE(UInt64(entries.count))
-      out.appendLE(UInt64(entries.count))
+      out.appendLE(UInt64(records.count))
+      out.appendLE(UInt64(records.count))
       out.appendLE(UInt64(central.count))
       out.appendLE(UInt64(centralOffset))
       out.appendLE(UInt32(0x0706_4B50))
@@ -87,8 +119,8 @@ struct TestZip {
     out.appendLE(UInt32(0x0605_4B50))
     out.appendLE(UInt16(0))
     out.appendLE(UInt16(0))
-    out.appendLE(zip64 ? UInt16.max : UInt16(entries.count))
-    out.appendLE(zip64 ? UInt16.max : UInt16(entries.count))
+    out.appendLE(zip64 ? UInt16.max : UInt16(records.count))
+    out.appendLE(zip64 ? UInt16.max : UInt16(records.count))
     out.appendLE(zip64 ? UInt32.max : UInt32(central.count))
     out.appendLE(zip64 ? UInt32.max : UInt32(centralOffset))
     out.appendLE(UInt16(0))
