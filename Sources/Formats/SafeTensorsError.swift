@@ -4,8 +4,10 @@ public struct SafeTensorsError: Error, Equatable, Sendable, CustomStringConverti
   public let file: String
   /// The header entry concerned, when the problem is about one.
   public let tensor: String?
+  /// What is wrong.
   public let reason: Reason
 
+  /// The kinds of problem, with the values involved.
   public enum Reason: Equatable, Sendable {
     /// The file cannot even hold the 8-byte header length.
     case fileTooShort(size: Int)
@@ -39,6 +41,7 @@ public struct SafeTensorsError: Error, Equatable, Sendable, CustomStringConverti
     case io(String)
   }
 
+  /// Builds an error (callers outside the module may wrap their own checks in it).
   public init(file: String, tensor: String? = nil, reason: Reason) {
     self.file = file
     self.tensor = tensor
@@ -81,3 +84,6 @@ extension SafeTensorsError.Reason {
     }
   }
 }
+
+/// Header checks throw a bare reason; the reader then attaches the file and tensor names.
+extension SafeTensorsError.Reason: Error {}

@@ -200,5 +200,3 @@ public struct SafeTensorsFile: Sendable {
     }
   }
 }
-
-extension SafeTensorsError.Reason: Error {}
