@@ -9,11 +9,21 @@ enum ScalarClass {
   static let whitespace: UInt8 = 2
   static let other: UInt8 = 3
 
+  /// The Unicode version of the character tables of the reference implementation (tiktoken 0.14's
+  /// regex engine). Checked against tiktoken: U+10D4A (Unicode 16.0) is a letter, U+323B0 (17.0)
+  /// is not.
+  static let unicodeVersion = (major: 16, minor: 0)
+
   /// The class of any scalar, from the standard library's Unicode tables (slow: used to fill the
   /// table below and for scalars beyond the Basic Multilingual Plane).
   static func classify(_ scalar: Unicode.Scalar) -> UInt8 {
     let properties = scalar.properties
     if properties.isWhitespace { return whitespace }
+    // Characters assigned after `unicodeVersion` are unassigned (category Cn, so "other") for the
+    // reference regex engine; without this, e.g. the CJK Extension J ideographs of Unicode 17
+    // would be letters here and split text differently from tiktoken.
+    guard let age = properties.age,
+          (age.major, age.minor) <= (unicodeVersion.major, unicodeVersion.minor) else { return other }
     switch properties.generalCategory {
     case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
       return letter

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every failure of the Tokenizers module, each with a message that says what and where.
 public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible {
   /// A file or folder that should exist does not.
@@ -36,4 +38,8 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
       return message
     }
   }
+}
+
+extension TokenizerError: LocalizedError {
+  public var errorDescription: String? { description }
 }
