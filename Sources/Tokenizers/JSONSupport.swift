@@ -108,7 +108,7 @@ enum FileIO {
     }
   }
 
-  private static func describe(_ error: DecodingError) -> String {
+  static func describe(_ error: DecodingError) -> String {
     func path(_ context: DecodingError.Context) -> String {
       let keys = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
       return keys.isEmpty ? "top level" : keys.joined(separator: ".")

@@ -79,8 +79,8 @@ public enum TokenizerLoader {
       let probe: Probe
       do {
         probe = try JSONDecoder().decode(Probe.self, from: Data(bytes))
-      } catch {
-        throw TokenizerError.malformedFile(path: url.path, reason: "not valid JSON (\(error))")
+      } catch let error as DecodingError {
+        throw TokenizerError.malformedFile(path: url.path, reason: FileIO.describe(error))
       }
       if probe.kind == "char" { return (.characters, url) }
       if probe.model != nil { return (.huggingFaceJSON, url) }

@@ -91,7 +91,7 @@ struct TokenizeCommand: ParsableCommand {
     let input = FileHandle.standardInput.readDataToEndOfFile()
     if decode {
       guard let ids = try? JSONDecoder().decode([Int32].self, from: input) else {
-        throw ValidationError("--decode expects a JSON array of integer ids on standard input")
+        throw TokenizerError.invalidArgument("--decode expects a JSON array of integer ids on standard input")
       }
       FileHandle.standardOutput.write(Data(tokenizer.decode(ids).utf8))
       return
@@ -102,7 +102,7 @@ struct TokenizeCommand: ParsableCommand {
       ids = bpe.encode(bytes: [UInt8](input))
     } else {
       guard let text = String(data: input, encoding: .utf8) else {
-        throw ValidationError("standard input is not valid UTF-8")
+        throw TokenizerError.invalidArgument("standard input is not valid UTF-8")
       }
       ids = try tokenizer.encode(text)
     }

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Testing
 @testable import Tokenizers
 
@@ -27,6 +29,17 @@ import Testing
     let first = shared.encode(text)
     #expect(shared.encode(text) == first)
     #expect(BPETokenizer(model: shared.model).encode(text) == first)
+  }
+
+  @Test func concurrentEncodingsAgree() throws {
+    // One thread holds the shared cache; the others fall back to private caches.
+    let tokenizer = BPETokenizer(model: try Fixtures.gpt2.get().model)
+    let expected = tokenizer.encode(Fixtures.mixedText)
+    let results = ResultsBox(count: 8)
+    DispatchQueue.concurrentPerform(iterations: 8) { index in
+      results.set(index, tokenizer.encode(Fixtures.mixedText))
+    }
+    #expect(results.all.allSatisfy { $0 == expected })
   }
 
   @Test func rawBytesRoundTripEvenWhenNotUTF8() throws {
@@ -71,5 +84,25 @@ import Testing
       let text = RandomText.string(length: Int.random(in: 0...60, using: &generator), using: &generator)
       #expect(Array(tokenizer.decode(tokenizer.encode(text)).utf8) == Array(text.utf8))
     }
+  }
+}
+
+/// Collects results from several threads.
+private final class ResultsBox: @unchecked Sendable {
+  private let lock = NSLock()
+  private var values: [[Int32]]
+
+  init(count: Int) { values = Array(repeating: [], count: count) }
+
+  func set(_ index: Int, _ value: [Int32]) {
+    lock.lock()
+    values[index] = value
+    lock.unlock()
+  }
+
+  var all: [[Int32]] {
+    lock.lock()
+    defer { lock.unlock() }
+    return values
   }
 }
