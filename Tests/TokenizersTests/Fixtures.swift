@@ -57,11 +57,25 @@ enum Fixtures {
     return folder
   }
 
-  /// A fresh empty folder under the system's temporary directory.
+  /// This process's folder for test files. Folders left by earlier runs (over an hour old) are
+  /// removed, so repeated runs do not fill the disk with copies of GPT-2's tables.
+  static let temporaryRoot: URL = {
+    let fm = FileManager.default
+    let prefix = "pgm-tokenizers-tests-"
+    let base = fm.temporaryDirectory
+    for name in (try? fm.contentsOfDirectory(atPath: base.path)) ?? [] where name.hasPrefix(prefix) {
+      let url = base.appendingPathComponent(name)
+      if let modified = try? fm.attributesOfItem(atPath: url.path)[.modificationDate] as? Date,
+         modified.timeIntervalSinceNow < -3600 {
+        try? fm.removeItem(at: url)
+      }
+    }
+    return base.appendingPathComponent(prefix + "\(ProcessInfo.processInfo.processIdentifier)")
+  }()
+
+  /// A fresh empty folder under this process's folder for test files.
   static func temporaryDirectory(_ name: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-      .appendingPathComponent("pgm-tokenizers-tests-\(ProcessInfo.processInfo.processIdentifier)")
-      .appendingPathComponent(name + "-" + UUID().uuidString.prefix(8))
+    let url = temporaryRoot.appendingPathComponent(name + "-" + UUID().uuidString.prefix(8))
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
   }
