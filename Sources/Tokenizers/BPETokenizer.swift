@@ -77,11 +77,11 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
       while index < bytes.count {
         // The longest special token that starts here wins.
         var match: (length: Int, id: Int32)?
-        for special in specials where special.bytes.count <= bytes.count - index
-          && special.bytes[0] == bytes[index] && (match == nil || special.bytes.count > match!.length) {
-          if special.bytes.withUnsafeBufferPointer({ memoryEqual($0.baseAddress!, bytes.baseAddress! + index, $0.count) }) {
-            match = (special.bytes.count, special.id)
-          }
+        for special in specials {
+          let length = special.bytes.count
+          guard length <= bytes.count - index, length > (match?.length ?? 0),
+                special.bytes[0] == bytes[index] else { continue }
+          if special.bytes.elementsEqual(bytes[index..<(index + length)]) { match = (length, special.id) }
         }
         if let match {
           output += encode(utf8: UnsafeBufferPointer(rebasing: bytes[segmentStart..<index]))
