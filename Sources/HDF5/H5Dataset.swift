@@ -41,6 +41,9 @@ public final class H5Dataset<Element: H5Element>: @unchecked Sendable {
   public let chunkShape: [Int]?
   /// The largest row count the first axis may reach; nil if unlimited (extendible datasets).
   public let maxRows: Int?
+  /// Whether chunks pass through filters (compression, shuffle, ...). A filtered chunk is
+  /// re-allocated whenever it is rewritten, which matters for crash safety (`H5ResumableWriter`).
+  public let isFiltered: Bool
 
   let handle: H5Handle
 
@@ -59,6 +62,7 @@ public final class H5Dataset<Element: H5Element>: @unchecked Sendable {
     self.elementsPerRow = rowShape.reduce(1, *)
     self.maxRows = maxDims[0]
     self.chunkShape = try H5Dataspace.chunkShape(of: id, context)
+    self.isFiltered = try H5Dataspace.filterCount(of: id, context) > 0
   }
 
   /// Closes the dataset now instead of when it is released. Further use throws `.closed`.
@@ -412,6 +416,13 @@ enum H5Dataspace {
     let rank = Int(H5Pget_chunk(dcpl.id, Int32(chunk.count), &chunk))
     guard rank > 0 else { throw context.error("cannot get the chunk shape", kind: .library, readStack: true) }
     return chunk.prefix(rank).map { Int($0) }
+  }
+
+  /// The number of filters in a dataset's pipeline (0 for contiguous or unfiltered datasets).
+  static func filterCount(of dataset: hid_t, _ context: H5Context) throws -> Int {
+    let dcpl = H5Temporary(try context.checkID(H5Dget_create_plist(dataset),
+                                               "cannot get the creation properties"), H5Pclose)
+    return Int(try context.check(H5Pget_nfilters(dcpl.id), "cannot count the filters"))
   }
 
   /// Whole rows (all axes but the first in full), about 1 MiB per chunk.
