@@ -36,7 +36,7 @@ import Testing
   @Test func commitRefusesDatasetsOutOfStep() throws {
     let directory = try TestDirectory()
     let file = try H5File.create(directory.path("step.h5"))
-    let writer = try H5ResumableWriter(file: file, group: "g")
+    let writer = try H5ResumableWriter(file: file, group: "g", durable: true)  // also fsyncs
     let a = try writer.dataset("a", of: Int64.self, rowShape: [1])
     let b = try writer.dataset("b", of: Int64.self, rowShape: [2])
     try a.append([1, 2])
