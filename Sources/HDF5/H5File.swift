@@ -117,11 +117,10 @@ public final class H5File: H5Container, @unchecked Sendable {
   /// Closes the file and every group, dataset and attribute view of it (`H5F_CLOSE_STRONG`).
   /// Buffered data is written first. Closing twice is allowed; the second call does nothing.
   public func close() throws {
-    let status = handle.close()
-    if status < 0 {
-      throw H5Library.serialized {
-        H5Context(operation: "close file", path: path).error("closing failed", kind: .library,
-                                                             readStack: true)
+    try H5Library.serialized {  // one locked section, so the error stack is still this call's
+      if handle.close() < 0 {
+        throw H5Context(operation: "close file", path: path).error("closing failed", kind: .library,
+                                                                   readStack: true)
       }
     }
   }

@@ -73,8 +73,10 @@ extension H5Container {
 
   /// Opens the group if it exists, creates it (with intermediate groups) otherwise.
   public func requireGroup(_ path: String) throws -> H5Group {
-    if try contains(path) { return try openGroup(path) }
-    return try createGroup(path)
+    try H5Library.serialized {  // atomic: another thread cannot create it in between
+      if try contains(path) { return try openGroup(path) }
+      return try createGroup(path)
+    }
   }
 
   /// Whether a group, dataset or other object exists at `path`.

@@ -41,6 +41,7 @@ public final class H5ResumableWriter: @unchecked Sendable {
   /// Whether `commit(final: true)` was done; no commit is possible afterwards.
   public private(set) var isFinished: Bool
   /// Whether `commit()` also fsyncs (survives power loss, not only a killed process). Slower.
+  /// Set it before sharing the writer between threads.
   public var durable: Bool
 
   private var datasets: [(name: String, rows: any H5RowStore)] = []
@@ -78,6 +79,16 @@ public final class H5ResumableWriter: @unchecked Sendable {
   public func dataset<Element: H5Element>(
     _ name: String, of type: Element.Type, rowShape: [Int], chunkRows: Int? = nil,
     compression: H5Compression = .none
+  ) throws -> H5Dataset<Element> {
+    try H5Library.serialized {  // the library lock also guards this writer's own state
+      try openDataset(name, of: type, rowShape: rowShape, chunkRows: chunkRows,
+                      compression: compression)
+    }
+  }
+
+  private func openDataset<Element: H5Element>(
+    _ name: String, of type: Element.Type, rowShape: [Int], chunkRows: Int?,
+    compression: H5Compression
   ) throws -> H5Dataset<Element> {
     let context = H5Context(operation: "open resumable dataset", path: group.file.path,
                             object: H5Paths.join(group.name, name))
@@ -130,6 +141,10 @@ public final class H5ResumableWriter: @unchecked Sendable {
   ///   the writing: later commits throw.
   @discardableResult
   public func commit(final: Bool = false) throws -> Int {
+    try H5Library.serialized { try commitLocked(final: final) }
+  }
+
+  private func commitLocked(final: Bool) throws -> Int {
     let context = H5Context(operation: "commit rows", path: group.file.path, object: group.name)
     if isFinished {
       throw context.error("the rows were committed as final; nothing more can be committed",
