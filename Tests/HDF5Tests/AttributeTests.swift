@@ -1,4 +1,5 @@
 // Attributes on files, groups and datasets: round trips, overwrites and type checks.
+import CHDF5  // only to write attributes the way other programs do
 import Foundation
 import Testing
 @testable import HDF5
@@ -118,5 +119,42 @@ import Testing
     #expect(output.contains("\"gpt2\""), "h5dump -A output:\n\(output)")
     #expect(output.contains("H5T_STRING"))
     #expect(output.contains("50257"))
+  }
+}
+
+@Suite struct ForeignAttributeTests {
+  /// Other writers (numpy bytes in h5py, C programs) store fixed-length strings and 32-bit
+  /// numbers; they read as String, Int64 and Double.
+  @Test func fixedLengthStringsAndNarrowNumbersRead() throws {
+    let directory = try TestDirectory()
+    let path = directory.path("foreign.h5")
+    do {
+      let file = try H5File.create(path)
+      try H5Library.serialized {
+        let fileID = file.handle.id
+        let scalar = H5Screate(H5S_SCALAR)
+        defer { H5Sclose(scalar) }
+        let text = H5Tcopy(pgm_h5t_c_s1())
+        defer { H5Tclose(text) }
+        H5Tset_size(text, 8)
+        H5Tset_strpad(text, H5T_STR_NULLPAD)
+        let a = H5Acreate2(fileID, "fixed", text, scalar, pgm_h5p_default(), pgm_h5p_default())
+        var bytes: [CChar] = Array("gpt2".utf8CString) + [0, 0, 0]  // 8 bytes, NUL padded
+        #expect(H5Awrite(a, text, &bytes) >= 0)
+        H5Aclose(a)
+        let i = H5Acreate2(fileID, "int32", pgm_h5t_native_int32(), scalar, pgm_h5p_default(), pgm_h5p_default())
+        var v: Int32 = -7
+        #expect(H5Awrite(i, pgm_h5t_native_int32(), &v) >= 0)
+        H5Aclose(i)
+        let f = H5Acreate2(fileID, "float32", pgm_h5t_native_float(), scalar, pgm_h5p_default(), pgm_h5p_default())
+        var x: Float = 0.5
+        #expect(H5Awrite(f, pgm_h5t_native_float(), &x) >= 0)
+        H5Aclose(f)
+      }
+    }
+    let attributes = try H5File.open(path).attributes
+    #expect(try attributes.string("fixed") == "gpt2")
+    #expect(try attributes.int64("int32") == -7)
+    #expect(try attributes.double("float32") == 0.5)
   }
 }
