@@ -14,3 +14,14 @@ static inline hid_t pgm_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t pgm_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t pgm_h5s_all(void) { return H5S_ALL; }
 static inline hsize_t pgm_h5s_unlimited(void) { return H5S_UNLIMITED; }
+
+// Used by the Swift `HDF5` module (file access flags, more property-list classes, H5T_VARIABLE).
+static inline hid_t pgm_h5p_file_create(void) { return H5P_FILE_CREATE; }
+static inline hid_t pgm_h5p_dataset_access(void) { return H5P_DATASET_ACCESS; }
+static inline hid_t pgm_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline unsigned pgm_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline unsigned pgm_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }
+static inline unsigned pgm_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
+static inline unsigned pgm_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
+static inline unsigned pgm_h5f_acc_swmr_write(void) { return H5F_ACC_SWMR_WRITE; }
+static inline size_t pgm_h5t_variable(void) { return H5T_VARIABLE; }

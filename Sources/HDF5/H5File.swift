@@ -1,0 +1,147 @@
+// Opening, creating, flushing and closing HDF5 files.
+import CHDF5
+import Foundation
+
+/// An open HDF5 file. It is also the root group ("/"), so groups, datasets and attributes can be
+/// created and opened on it directly (see `H5Container`).
+///
+/// Lifetime: the file closes when `close()` is called or when the `H5File` and every group,
+/// dataset and attribute view obtained from it are released (they keep it alive). After `close()`,
+/// every object of the file throws `H5Error.Kind.closed`.
+///
+/// Thread safety: may be shared between threads; calls are serialized (see `H5Library`).
+public final class H5File: H5Container, @unchecked Sendable {
+  /// What `create` does when the file already exists.
+  public enum CreateMode: Sendable {
+    /// Replace the existing file with an empty one.
+    case truncate
+    /// Throw `H5Error.Kind.alreadyExists`.
+    case failIfExists
+  }
+
+  /// How `open` opens an existing file.
+  public enum OpenMode: Sendable {
+    case readOnly
+    case readWrite
+  }
+
+  /// The file's path on disk, as given.
+  public let path: String
+  /// Whether the file was opened for writing.
+  public let isWritable: Bool
+  /// The HDF5 path of the root group: "/".
+  public var name: String { "/" }
+  /// The file itself (as a container, it is its own file).
+  public var file: H5File { self }
+
+  let handle: H5Handle
+
+  private init(path: String, id: hid_t, writable: Bool) {
+    self.path = path
+    self.isWritable = writable
+    self.handle = H5Handle(id, closer: H5Fclose)
+  }
+
+  deinit { handle.close() }
+
+  /// Creates a new, empty HDF5 file.
+  public static func create(_ path: String, mode: CreateMode = .failIfExists) throws -> H5File {
+    try H5Library.serialized {
+      let context = H5Context(operation: "create file", path: path)
+      if mode == .failIfExists && FileManager.default.fileExists(atPath: path) {
+        throw context.error("the file already exists", kind: .alreadyExists)
+      }
+      let fapl = try fileAccessProperties(context)
+      let flags = mode == .truncate ? pgm_h5f_acc_trunc() : pgm_h5f_acc_excl()
+      let id = try context.checkID(H5Fcreate(path, flags, pgm_h5p_default(), fapl.id),
+                                   "cannot create the file")
+      return H5File(path: path, id: id, writable: true)
+    }
+  }
+
+  /// Opens an existing HDF5 file.
+  ///
+  /// Throws `.fileNotFound` if there is no such file, `.notHDF5` if it is not an HDF5 file and
+  /// `.unreadableFile` if it looks like HDF5 but cannot be opened (truncated, corrupted, or
+  /// locked by another process that has it open for writing).
+  public static func open(_ path: String, mode: OpenMode = .readOnly) throws -> H5File {
+    try H5Library.serialized {
+      let context = H5Context(operation: "open file", path: path)
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw context.error("the file does not exist", kind: .fileNotFound)
+      }
+      if isDirectory.boolValue { throw context.error("the path is a directory", kind: .notHDF5) }
+      let signature = H5Fis_hdf5(path)
+      if signature == 0 { throw context.error("the file is not an HDF5 file", kind: .notHDF5) }
+      if signature < 0 {
+        throw context.error("the file cannot be read", kind: .unreadableFile, readStack: true)
+      }
+      let fapl = try fileAccessProperties(context)
+      let flags = mode == .readWrite ? pgm_h5f_acc_rdwr() : pgm_h5f_acc_rdonly()
+      let id = H5Fopen(path, flags, fapl.id)
+      if id < 0 {
+        throw context.error("the file is truncated, corrupted or locked", kind: .unreadableFile,
+                            readStack: true)
+      }
+      return H5File(path: path, id: id, writable: mode == .readWrite)
+    }
+  }
+
+  /// Whether the file is still open.
+  public var isOpen: Bool { handle.isOpen }
+
+  /// Writes every buffered change (raw data and metadata) from HDF5's caches to the file.
+  ///
+  /// After `flush()` returns, the file on disk is complete and consistent as of this moment: a
+  /// process killed afterwards (even with `kill -9`) leaves a readable file containing everything
+  /// written before the flush. With `durable: true` the data is also `fsync`ed to the storage
+  /// device, so it survives a power loss or OS crash, not only a killed process.
+  public func flush(durable: Bool = false) throws {
+    try H5Library.serialized {
+      let context = H5Context(operation: "flush", path: path)
+      let id = try openID(context)
+      try context.check(H5Fflush(id, H5F_SCOPE_GLOBAL), "cannot flush the file")
+      guard durable else { return }
+      var raw: UnsafeMutableRawPointer?
+      try context.check(H5Fget_vfd_handle(id, pgm_h5p_default(), &raw),
+                        "cannot get the file descriptor")
+      guard let raw else { throw context.error("no file descriptor", kind: .library) }
+      let descriptor = raw.assumingMemoryBound(to: Int32.self).pointee  // the sec2 driver's `int fd`
+      if fsync(descriptor) != 0 {
+        throw context.error("fsync failed: \(String(cString: strerror(errno)))", kind: .library)
+      }
+    }
+  }
+
+  /// Closes the file and every group, dataset and attribute view of it (`H5F_CLOSE_STRONG`).
+  /// Buffered data is written first. Closing twice is allowed; the second call does nothing.
+  public func close() throws {
+    try H5Library.serialized {  // one locked section, so the error stack is still this call's
+      if handle.close() < 0 {
+        throw H5Context(operation: "close file", path: path).error("closing failed", kind: .library,
+                                                                   readStack: true)
+      }
+    }
+  }
+
+  /// The file identifier; throws `.closed` after `close()`. Call with the library lock held.
+  func openID(_ context: H5Context) throws -> hid_t {
+    let id = handle.id
+    guard id >= 0 else { throw context.error("the file was closed", kind: .closed) }
+    return id
+  }
+
+  /// Throws `.notWritable` unless the file was opened for writing.
+  func requireWritable(_ context: H5Context) throws {
+    if !isWritable { throw context.error("the file was opened read-only", kind: .notWritable) }
+  }
+
+  /// File access properties: closing the file closes every object in it, so `close()` is final.
+  private static func fileAccessProperties(_ context: H5Context) throws -> H5Temporary {
+    let fapl = H5Temporary(try context.checkID(H5Pcreate(pgm_h5p_file_access()),
+                                               "cannot create file access properties"), H5Pclose)
+    try context.check(H5Pset_fclose_degree(fapl.id, H5F_CLOSE_STRONG), "cannot set close degree")
+    return fapl
+  }
+}
