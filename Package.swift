@@ -15,7 +15,6 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
@@ -27,12 +26,13 @@ let package = Package(
 
     // Tensors, buffers, the autograd tape and the kernels: the only place with unsafe pointers.
     .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: kernels),
-    // safetensors and the torch.save (zip + pickle) reader.
-    .target(name: "Formats", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+    // safetensors and the torch.save (zip + pickle) reader. The zip reader is our own: checkpoints
+    // need random access into stored entries and strict bounds checks on malformed files.
+    .target(name: "Formats"),
     // Typed HDF5 files: datasets, chunking, compression, attributes, incremental appends.
     .target(name: "HDF5", dependencies: ["CHDF5"]),
     // Byte-level BPE (GPT-2, trained here) and character tokenizers.
-    .target(name: "Tokenizers", dependencies: []),
+    .target(name: "Tokenizers", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
     // The MDLM `DIT` and the partition `PartitionDIT`, with the reference's parameter names.
     .target(name: "Networks", dependencies: ["Engine"], swiftSettings: kernels),
     // Model folders (config.json + model.safetensors), training checkpoints, import and export.

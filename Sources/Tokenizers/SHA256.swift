@@ -1,89 +1,29 @@
-/// A small SHA-256 (FIPS 180-4) for tokenizer identities and for checking downloaded rank files.
-/// The module has no dependencies, and these inputs are at most a few megabytes, so a plain
-/// implementation is fast enough.
-public struct SHA256Hasher: Sendable {
-  private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
-    (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
-  private var block: [UInt8] = []
-  private var totalLength: UInt64 = 0
+import Crypto
 
-  private static let roundConstants: [UInt32] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-  ]
+/// SHA-256 (swift-crypto) with the small conveniences tokenizer identities need: feeding bytes,
+/// buffers and little-endian integers, and a lower-case hex digest.
+public struct SHA256Hasher {
+  private var hash = Crypto.SHA256()
 
-  public init() { block.reserveCapacity(64) }
+  public init() {}
 
-  /// Feeds more bytes.
   public mutating func update<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
-    let handledContiguously: Void? = bytes.withContiguousStorageIfAvailable { buffer in
-      update(buffer)
-    }
-    if handledContiguously == nil { update(Array(bytes)) }
+    hash.update(data: Array(bytes))
   }
 
-  /// Feeds more bytes from memory: whole 64-byte blocks are compressed straight from the buffer.
   public mutating func update(_ buffer: UnsafeBufferPointer<UInt8>) {
-    var index = 0
-    let count = buffer.count
-    while index < count {
-      if block.isEmpty && count - index >= 64, let base = buffer.baseAddress {
-        compress(base + index)
-        index += 64
-        continue
-      }
-      block.append(buffer[index])
-      index += 1
-      if block.count == 64 {
-        compressPendingBlock()
-        block.removeAll(keepingCapacity: true)
-      }
-    }
+    hash.update(bufferPointer: UnsafeRawBufferPointer(buffer))
   }
 
-  /// Feeds a 32-bit integer in little-endian order (for hashing tables of ids).
   public mutating func update(littleEndian value: UInt32) {
-    update([UInt8(value & 0xff), UInt8((value >> 8) & 0xff), UInt8((value >> 16) & 0xff),
-            UInt8(value >> 24)])
+    update([UInt8(value & 0xff), UInt8((value >> 8) & 0xff), UInt8((value >> 16) & 0xff), UInt8(value >> 24)])
   }
 
   /// Ends the message and returns the 32-byte digest.
-  public mutating func finalize() -> [UInt8] {
-    let messageBits = (totalLength + UInt64(block.count)) &* 8
-    block.append(0x80)
-    if block.count > 56 {
-      while block.count < 64 { block.append(0) }
-      compressPendingBlock()
-      block.removeAll(keepingCapacity: true)
-    }
-    while block.count < 56 { block.append(0) }
-    for shift in stride(from: 56, through: 0, by: -8) { block.append(UInt8((messageBits >> UInt64(shift)) & 0xff)) }
-    compressPendingBlock()
-    block.removeAll(keepingCapacity: true)
-    var digest: [UInt8] = []
-    digest.reserveCapacity(32)
-    for word in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
-      digest += [UInt8(word >> 24), UInt8((word >> 16) & 0xff), UInt8((word >> 8) & 0xff), UInt8(word & 0xff)]
-    }
-    return digest
-  }
+  public mutating func finalize() -> [UInt8] { Array(hash.finalize()) }
 
   /// Ends the message and returns the digest as lower-case hex.
-  public mutating func finalizeHex() -> String {
-    let hexDigits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for byte in finalize() {
-      out.append(hexDigits[Int(byte >> 4)])
-      out.append(hexDigits[Int(byte & 0x0f)])
-    }
-    return String(decoding: out, as: UTF8.self)
-  }
+  public mutating func finalizeHex() -> String { SHA256Hasher.hexString(finalize()) }
 
   /// The hex SHA-256 of some bytes.
   public static func hex<Bytes: Sequence>(of bytes: Bytes) -> String where Bytes.Element == UInt8 {
@@ -92,39 +32,11 @@ public struct SHA256Hasher: Sendable {
     return hasher.finalizeHex()
   }
 
-  /// Compresses the 64 buffered bytes (copied first: `compress` mutates `self`, which owns `block`).
-  private mutating func compressPendingBlock() {
-    let pending = block
-    pending.withUnsafeBufferPointer { compress($0.baseAddress!) }
+  public static func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count * 2)
+    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0x0f)]) }
+    return String(decoding: out, as: UTF8.self)
   }
-
-  /// Compresses the 64 bytes at `input` into the state.
-  private mutating func compress(_ input: UnsafePointer<UInt8>) {
-    totalLength &+= 64
-    var w = [UInt32](repeating: 0, count: 64)
-    for i in 0..<16 {
-      w[i] = UInt32(input[4 * i]) << 24 | UInt32(input[4 * i + 1]) << 16
-        | UInt32(input[4 * i + 2]) << 8 | UInt32(input[4 * i + 3])
-    }
-    for i in 16..<64 {
-      let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-      let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-      w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-    }
-    var (a, b, c, d, e, f, g, h) = state
-    for i in 0..<64 {
-      let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-      let choice = (e & f) ^ (~e & g)
-      let t1 = h &+ s1 &+ choice &+ SHA256Hasher.roundConstants[i] &+ w[i]
-      let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-      let majority = (a & b) ^ (a & c) ^ (b & c)
-      let t2 = s0 &+ majority
-      h = g; g = f; f = e; e = d &+ t1
-      d = c; c = b; b = a; a = t1 &+ t2
-    }
-    state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
-             state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
-  }
-
-  @inline(__always) private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 }
