@@ -41,7 +41,7 @@ let package = Package(
     // Token datasets in HDF5: text corpora and the synthetic Markov source with exact metrics.
     .target(name: "Corpus", dependencies: ["HDF5", "Tokenizers", "Engine"], swiftSettings: kernels),
     // Everything that generates: samplers, the frozen teacher and its k-step targets.
-    .target(name: "Teacher", dependencies: ["Networks"], swiftSettings: kernels),
+    .target(name: "Teacher", dependencies: ["Networks", "Engine"], swiftSettings: kernels),
     // Everything that learns: losses, AdamW, EMA, the training loop.
     .target(name: "Student", dependencies: ["Networks"], swiftSettings: kernels),
     // Checks this implementation against reference outputs (`pgm verify`).
@@ -61,6 +61,10 @@ let package = Package(
     .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
     .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
+    .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Formats", "Networks", "Tokenizers", "TestSupport"]),
+    .testTarget(name: "CorpusTests", dependencies: ["Corpus", "HDF5", "Tokenizers", "Engine", "TestSupport"]),
+    .testTarget(name: "TeacherTests", dependencies: ["Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
+                swiftSettings: kernels),
     .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),
   ],
