@@ -43,7 +43,7 @@ let package = Package(
     // Everything that generates: samplers, the frozen teacher and its k-step targets.
     .target(name: "Teacher", dependencies: ["Networks", "Engine"], swiftSettings: kernels),
     // Everything that learns: losses, AdamW, EMA, the training loop.
-    .target(name: "Student", dependencies: ["Networks"], swiftSettings: kernels),
+    .target(name: "Student", dependencies: ["Networks", "Checkpoints", "Formats", "Engine"], swiftSettings: kernels),
     // Checks this implementation against reference outputs (`pgm verify`).
     .target(name: "Parity", dependencies: ["Student", "Checkpoints", "Formats", "Networks", "Engine"],
             swiftSettings: kernels),
@@ -64,6 +64,8 @@ let package = Package(
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Formats", "Networks", "Tokenizers", "TestSupport"]),
     .testTarget(name: "CorpusTests", dependencies: ["Corpus", "HDF5", "Tokenizers", "Engine", "TestSupport"]),
     .testTarget(name: "TeacherTests", dependencies: ["Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
+                swiftSettings: kernels),
+    .testTarget(name: "StudentTests", dependencies: ["Student", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
     .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),

@@ -65,12 +65,19 @@ public final class AdamW {
     self.step = step
   }
 
-  /// Applies one update from `gradients` (one per parameter, nil = no gradient this step).
-  /// Returns the global gradient norm before clipping.
+  /// Global L2 norm of the gradients (nil entries: no gradient this step).
+  public static func globalNorm(_ gradients: [Tensor?]) -> Double {
+    gradients.reduce(0.0) { $0 + ($1.map(OptimizerKernels.sumOfSquares) ?? 0) }.squareRoot()
+  }
+
+  /// Applies one update from `gradients` (one per parameter, nil = no gradient this step), clipped
+  /// to the configured global norm. Returns the norm before clipping; a non-finite norm leaves the
+  /// parameters and the state untouched (the caller stops the run).
   @discardableResult
   public func apply(_ gradients: [Tensor?]) -> Double {
     precondition(gradients.count == parameters.count)
-    let norm = gradients.reduce(0.0) { $0 + ($1.map(OptimizerKernels.sumOfSquares) ?? 0) }.squareRoot()
+    let norm = AdamW.globalNorm(gradients)
+    guard norm.isFinite else { return norm }
     let clip = settings.clipNorm > 0 ? min(1, Double(settings.clipNorm) / (norm + 1e-6)) : 1
     step += 1
     let lr = settings.learningRate(at: step)
@@ -85,15 +92,17 @@ public final class AdamW {
 }
 
 /// Exponential moving average of the weights: decay min(0.9999, (1+n)/(10+n)), n counted from 1
-/// (the first update uses 2/11), as the reference's EMA.
+/// (the first update uses 2/11), as the reference's EMA. The shadow is a second network's
+/// parameters, so it can be evaluated and saved like any network.
 public final class WeightAverage {
   public let decay: Float
   public let shadow: ParameterSet
   public private(set) var updates = 0
 
-  public init(of parameters: ParameterSet, decay: Float = 0.9999, makeShadow: () -> ParameterSet) {
+  /// Starts the average at the current value of `parameters`.
+  public init(shadow: ParameterSet, startingFrom parameters: ParameterSet, decay: Float = 0.9999) {
     self.decay = decay
-    shadow = makeShadow()
+    self.shadow = shadow
     shadow.copy(from: parameters)
   }
 
