@@ -38,37 +38,44 @@ public enum Parallel {
     return chunks
   }
 
-  /// Runs `body(i)` for every item, items spread over the workers, with OpenBLAS held to one
-  /// thread inside so that each worker's small products do not fight over the BLAS thread pool.
-  /// Item i runs on worker i % workers (callers index per-worker scratch with it). Products inside
-  /// pass `insideItemRegion: true`: the region holds the BLAS lock for them.
+  /// Runs `body(i)` for every item, items spread over the workers; item i runs on worker
+  /// i % workers (callers index per-worker scratch with it). Small products inside run on their
+  /// worker's thread (OpenBLAS is single-threaded; see `BLASThreads`).
   static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
     if count <= 0 { return }
-    BLASThreads.lock.lock()
-    defer { BLASThreads.lock.unlock() }
-    if workers == 1 || count == 1 { BLASThreads.single { for i in 0..<count { body(i) } }; return }
-    BLASThreads.single {
-      withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-          var i = w
-          while i < count { body(i); i += workers }
-        }
+    if workers == 1 || count == 1 { for i in 0..<count { body(i) }; return }
+    withoutActuallyEscaping(body) { body in
+      DispatchQueue.concurrentPerform(iterations: workers) { w in
+        var i = w
+        while i < count { body(i); i += workers }
       }
     }
   }
 }
 
-/// OpenBLAS thread control. Large products use OpenBLAS's own threads (as the machine configures
-/// them); regions that parallelise over many small products switch it to one thread.
+/// OpenBLAS threading. The engine keeps OpenBLAS single-threaded and splits large products over
+/// its own workers instead (`sgemm`): with two thread pools on two cores, OpenBLAS's idle threads
+/// spin and yield against the element-wise kernels' threads (~10% of a training step went to
+/// `sched_yield`), and its threaded kernels give slightly different results when entered from two
+/// threads at once. Measured here, two single-threaded halves multiply as fast as OpenBLAS's own
+/// two threads (e.g. 2048×768×256: 244 vs 242 GFLOP/s).
 public enum BLASThreads {
-  public static let configured: Int32 = openblas_get_num_threads()
-  /// Serialises entry into OpenBLAS (see `sgemm`).
-  static let lock = NSLock()
-
-  public static func single<R>(_ body: () throws -> R) rethrows -> R {
-    if configured <= 1 { return try body() }
+  /// OpenBLAS's thread count as the environment configures it (what raw benchmarks use).
+  public static let configured: Int32 = {
+    let n = openblas_get_num_threads()
     openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(configured) }
+    return n
+  }()
+
+  /// Makes sure OpenBLAS has been switched to one thread (first use of the engine).
+  @inline(__always) static func ensureEngineMode() { _ = configured }
+
+  /// Runs `body` with OpenBLAS's configured threads (raw-speed baselines only; nothing else may
+  /// run engine work meanwhile).
+  public static func withConfiguredThreads<R>(_ body: () throws -> R) rethrows -> R {
+    ensureEngineMode()
+    openblas_set_num_threads(configured)
+    defer { openblas_set_num_threads(1) }
     return try body()
   }
 }

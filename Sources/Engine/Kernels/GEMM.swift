@@ -13,10 +13,7 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, precision: MatrixPrecision = .float32,
            insideItemRegion: Bool = false) {
   if m == 0 || n == 0 { return }
-  // OpenBLAS's threaded kernels give slightly wrong results when entered from two threads at
-  // once; every call outside `Parallel.forEachItem` (which holds the lock itself) is serialised.
-  if !insideItemRegion { BLASThreads.lock.lock() }
-  defer { if !insideItemRegion { BLASThreads.lock.unlock() } }
+  BLASThreads.ensureEngineMode()
   if k == 0 {
     // BLAS leaves C untouched for k = 0 only when beta = 1; make the empty sum explicit.
     for i in 0..<m {
@@ -29,8 +26,30 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                    beta: beta, c: c, ldc: ldc)
     return
   }
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-              Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  @inline(__always) func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                              _ c: UnsafeMutablePointer<Float>) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+  let workers = Parallel.workers
+  // Large products are split in row (or column) blocks, one single-threaded call per worker;
+  // blocks are multiples of 16 so every call keeps whole micro-tiles.
+  guard !insideItemRegion, workers > 1, m * n * k >= 1 << 20, max(m, n) >= 32 * workers else {
+    call(m, n, a, b, c)
+    return
+  }
+  let splitRows = m >= n || m >= 64 * workers
+  let extent = splitRows ? m : n
+  let block = (extent / workers + 15) / 16 * 16
+  DispatchQueue.concurrentPerform(iterations: workers) { w in
+    let lo = w * block, hi = min(extent, lo + block)
+    guard lo < hi else { return }
+    if splitRows {
+      call(hi - lo, n, transA ? a + lo : a + lo * lda, b, c + lo * ldc)
+    } else {
+      call(m, hi - lo, a, transB ? b + lo * ldb : b + lo, c + lo)
+    }
+  }
 }
 
 /// The same product with float64 operands and accumulation, rounded to float32 once at the end.
@@ -52,14 +71,17 @@ func dgemmRoundTrip(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: F
 
 /// Raw throughput of the BLAS on a square product, for benchmarks that report MFU against it.
 public enum GEMMBenchmark {
-  /// GFLOP/s of `cblas_sgemm` on n×n×n, best of `repeats` timed runs after one warm-up.
+  /// GFLOP/s of `cblas_sgemm` on n×n×n with OpenBLAS's own threading as the machine configures
+  /// it, best of `repeats` timed runs after one warm-up.
   public static func squareGFLOPs(n: Int = 2048, repeats: Int = 5) -> Double {
     let a = Tensor.filled([n, n], 0.5), b = Tensor.filled([n, n], 0.25), c = Tensor.zeros([n, n])
     var best = Double.infinity
     for r in 0...repeats {
       let t0 = Clock.now()
-      sgemm(transA: false, transB: false, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n,
-            beta: 0, c: c.pointer, ldc: n)
+      BLASThreads.withConfiguredThreads {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a.pointer, Int32(n),
+                    b.pointer, Int32(n), 0, c.pointer, Int32(n))
+      }
       let dt = Clock.now() - t0
       if r > 0 { best = min(best, dt) }
     }

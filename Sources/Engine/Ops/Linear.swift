@@ -99,8 +99,7 @@ extension Graph {
 func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>,
                 accumulate: Bool) {
   let ones = Ones.vector(rows)
-  BLASThreads.lock.lock()
-  defer { BLASThreads.lock.unlock() }
+  BLASThreads.ensureEngineMode()
   cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(cols), 1, x, Int32(cols), ones, 1,
               accumulate ? 1 : 0, out, 1)
 }
