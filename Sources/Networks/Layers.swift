@@ -23,7 +23,9 @@ struct LayerNormLayer {
 /// `Linear(D→rD) → GELU(tanh) → Linear(rD→D)`, parameters `mlp.0.*` and `mlp.2.*`.
 struct MLP {
   let up: Linear, down: Linear
-  func callAsFunction(_ g: Graph, _ x: Var) -> Var { down(g, g.gelu(up(g, x))) }
+  func callAsFunction(_ g: Graph, _ x: Var) -> Var {
+    down(g, g.linearGELU(x, g.parameter(up.weight), g.parameter(up.bias!)))
+  }
 }
 
 /// Creates parameters under dotted names, in registration order, with PyTorch's default inits.

@@ -35,6 +35,9 @@ import Testing
     let x = randomTensor([3, 37], seed: 11, scale: 2)
     checkGradients([x]) { g, v in g.gelu(v[0]) }
     checkGradients([x]) { g, v in g.silu(v[0]) }
+    checkGradients([randomTensor([2, 3, 5], seed: 41), randomTensor([7, 5], seed: 42), randomTensor([7], seed: 43)]) { g, v in
+      g.linearGELU(v[0], v[1], v[2])
+    }
   }
 
   @Test func layerNormVariants() {

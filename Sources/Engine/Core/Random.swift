@@ -93,18 +93,36 @@ public struct RandomStream: Sendable, Codable, Equatable {
 }
 
 /// Counter-based uniforms: value i of stream (key) is a pure function of (key, i), so threads can
-/// draw disjoint ranges in any order and get the same numbers (used by dropout).
+/// draw disjoint ranges in any order and get the same numbers (used by dropout). 32-bit lanes
+/// (two rounds of the murmur3 finaliser keyed by the two halves of the key) so that 16 draws
+/// vectorise; indices are taken modulo 2^32.
 public struct CounterRandom: Sendable {
   public let key: UInt64
   public init(key: UInt64) { self.key = key }
 
-  @inline(__always) public func bits(_ i: Int) -> UInt64 {
-    var x = key ^ (UInt64(truncatingIfNeeded: i) &* 0xD6E8_FEB8_6659_FD93)
-    return RandomStream.splitMix(&x)
+  @inline(__always) static func fmix(_ h: SIMD16<UInt32>) -> SIMD16<UInt32> {
+    var x = h
+    x ^= x &>> 16
+    x &*= 0x85EB_CA6B
+    x ^= x &>> 13
+    x &*= 0xC2B2_AE35
+    x ^= x &>> 16
+    return x
   }
 
+  /// Uniforms in [0, 1) for indices start..<start+16 (23 random bits each).
+  @inline(__always) public func uniform16(_ start: Int) -> SIMD16<Float> {
+    let lo = UInt32(truncatingIfNeeded: key), hi = UInt32(truncatingIfNeeded: key >> 32)
+    let base = SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: start))
+      &+ SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    let x = CounterRandom.fmix(CounterRandom.fmix(base &* 0x9E37_79B1 ^ SIMD16(repeating: lo)) ^ SIMD16(repeating: hi))
+    // 23 random bits as the mantissa of a float in [1, 2), minus 1 (no int→float conversion).
+    return unsafeBitCast((x &>> 9) | 0x3F80_0000, to: SIMD16<Float>.self) - 1
+  }
+
+  /// The i-th uniform (the same value `uniform16` gives for that index).
   @inline(__always) public func uniform(_ i: Int) -> Float {
-    Float(bits(i) >> 40) * (1.0 / 16_777_216.0)
+    uniform16(i)[0]
   }
 }
 

@@ -4,13 +4,7 @@
 /// the value and the derivative.
 extension Graph {
   public func gelu(_ x: Var) -> Var {
-    unaryActivation(x, forward: { v in
-      v * vsigmoid(2 * geluU(v))
-    }, derivative: { v in
-      let s = vsigmoid(2 * geluU(v))
-      let du = 0.797_884_560_8 * (1 + 3 * 0.044_715 * v * v)
-      return s + v * s * (1 - s) * 2 * du
-    })
+    unaryActivation(x, forward: { v in v * vsigmoid(2 * geluU(v)) }, derivative: geluDerivative)
   }
 
   public func silu(_ x: Var) -> Var {
@@ -39,3 +33,10 @@ extension Graph {
 }
 
 @inline(__always) func geluU(_ v: Vec) -> Vec { 0.797_884_560_8 * (v + 0.044_715 * v * v * v) }
+
+/// d/dv [v·σ(2u(v))] = σ + v·σ(1−σ)·2u'(v).
+@inline(__always) func geluDerivative(_ v: Vec) -> Vec {
+  let s = vsigmoid(2 * geluU(v))
+  let du = 0.797_884_560_8 * (1 + 3 * 0.044_715 * v * v)
+  return s + v * s * (1 - s) * 2 * du
+}

@@ -17,26 +17,21 @@ extension Graph {
     let out = Tensor(uninitialized: x.shape)
     let xp = x.value.pointer, bp = branch.value.pointer, gp = gate.value.pointer, op = out.pointer
 
-    /// Branch value after dropout for row r into `buf` (or the branch row itself without dropout).
-    @inline(__always) func droppedRow(_ r: Int, _ buf: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-      let br = bp + r * d
-      guard useDropout else { return UnsafePointer(br) }
-      for j in 0..<d { buf[j] = rng.uniform(base + r * d + j) < p ? 0 : br[j] * keepScale }
-      return UnsafePointer(buf)
+    /// The dropout multipliers of 16 consecutive elements: 0 (dropped) or 1/(1−p).
+    @inline(__always) func keep(_ index: Int) -> Vec {
+      Vec(repeating: keepScale).replacing(with: 0, where: rng.uniform16(index) .< p)
     }
 
     Parallel.forRange(rows, grain: max(1, 8192 / d)) { range in
-      let buf = UnsafeMutablePointer<Float>.allocate(capacity: d)
-      defer { buf.deallocate() }
       for r in range {
-        let br = droppedRow(r, buf)
         let gr = gp + (r / rowsPerItem) * d
         var j = 0
         while j < d {
-          let n = min(16, d - j)
-          let v = (n == 16 ? loadVec(xp + r * d + j) : loadPartial(xp + r * d + j, n))
-            + (n == 16 ? loadVec(gr + j) : loadPartial(gr + j, n)) * (n == 16 ? loadVec(br + j) : loadPartial(br + j, n))
-          store(v, op + r * d + j, n)
+          let n = min(16, d - j), o = r * d + j
+          var br = n == 16 ? loadVec(bp + o) : loadPartial(bp + o, n)
+          if useDropout { br *= keep(base + o) }
+          let v = (n == 16 ? loadVec(xp + o) : loadPartial(xp + o, n)) + (n == 16 ? loadVec(gr + j) : loadPartial(gr + j, n)) * br
+          store(v, op + o, n)
           j += 16
         }
       }
@@ -47,21 +42,20 @@ extension Graph {
       let dbranch = branch.needsGradient ? Tensor(uninitialized: branch.shape) : nil
       let parts = Tensor.zeros([Parallel.workers, items, d])
       let chunks = Parallel.forChunks(rows, grain: max(1, 8192 / d)) { c, range in
-        let buf = UnsafeMutablePointer<Float>.allocate(capacity: d)
-        defer { buf.deallocate() }
         for r in range {
           let item = r / rowsPerItem
-          let gr = gp + item * d, dor = dop + r * d
-          let pg = parts.pointer + (c * items + item) * d
-          let br = droppedRow(r, buf)
-          for j in 0..<d { pg[j] += dor[j] * br[j] }
-          if let dbranch {
-            let db = dbranch.pointer + r * d
-            if useDropout {
-              for j in 0..<d { db[j] = br[j] == 0 && rng.uniform(base + r * d + j) < p ? 0 : dor[j] * gr[j] * keepScale }
-            } else {
-              mapVec2(d, dor, gr, db) { $0 * $1 }
+          let gr = gp + item * d, pg = parts.pointer + (c * items + item) * d
+          var j = 0
+          while j < d {
+            let n = min(16, d - j), o = r * d + j
+            let dov = n == 16 ? loadVec(dop + o) : loadPartial(dop + o, n)
+            let mask = useDropout ? keep(base + o) : Vec(repeating: 1)
+            let br = (n == 16 ? loadVec(bp + o) : loadPartial(bp + o, n)) * mask
+            store((n == 16 ? loadVec(pg + j) : loadPartial(pg + j, n)) + dov * br, pg + j, n)
+            if let dbranch {
+              store(dov * (n == 16 ? loadVec(gr + j) : loadPartial(gr + j, n)) * mask, dbranch.pointer + o, n)
             }
+            j += 16
           }
         }
       }
@@ -80,13 +74,25 @@ extension Graph {
     let n = x.value.count
     let rng = dropoutRandom
     let base = nextDropoutRange(n)
-    let keep = 1 / (1 - p)
+    let keepScale = 1 / (1 - p)
+    @inline(__always) func keep(_ i: Int) -> Vec {
+      Vec(repeating: keepScale).replacing(with: 0, where: rng.uniform16(base + i) .< p)
+    }
     let y = Tensor(uninitialized: x.shape)
-    let xp = x.value.pointer, yp = y.pointer
-    for i in 0..<n { yp[i] = rng.uniform(base + i) < p ? 0 : xp[i] * keep }
+    var i = 0
+    while i < n {
+      let m = min(16, n - i)
+      store((m == 16 ? loadVec(x.value.pointer + i) : loadPartial(x.value.pointer + i, m)) * keep(i), y.pointer + i, m)
+      i += 16
+    }
     return record(y, x) { g, dy in
       let dx = Tensor(uninitialized: x.shape)
-      for i in 0..<n { dx.pointer[i] = rng.uniform(base + i) < p ? 0 : dy.pointer[i] * keep }
+      var i = 0
+      while i < n {
+        let m = min(16, n - i)
+        store((m == 16 ? loadVec(dy.pointer + i) : loadPartial(dy.pointer + i, m)) * keep(i), dx.pointer + i, m)
+        i += 16
+      }
       g.accumulate(x, dx, owned: true)
     }
   }
