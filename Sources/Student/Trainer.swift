@@ -185,11 +185,11 @@ public final class Trainer {
                            "lr": Double(settings.optimizer.learningRate(at: state.step)),
                            "tokens_per_s": rate, "tokens_seen": state.tokensSeen])
       }
+      if state.step % settings.checkpointEvery == 0 || state.step == settings.steps { try saveCheckpoint() }
       if settings.evalEvery > 0 && state.step % settings.evalEvery == 0 && state.step < settings.steps {
         validationNLL = try evaluate()
         if let v = validationNLL { try appendMetrics(["step": state.step, "val_nll": v, "val_ppl": exp(v)]) }
       }
-      if state.step % settings.checkpointEvery == 0 || state.step == settings.steps { try saveCheckpoint() }
       meter.update(state.step, detail: String(format: "loss %.4f  %.0f tok/s", loss, rate))
     }
 

@@ -1,0 +1,66 @@
+import Corpus
+import Foundation
+import Student
+
+/// Makes sure the recipe's token dataset exists (generating it once) and opens it.
+public enum DataPreparation {
+  public static func prepare(_ recipe: Recipe, run: RunFolder, log: (String) -> Void) throws -> TokenDataset {
+    switch recipe.data {
+    case .path(let p):
+      return try TokenDataset(path: p)
+    case .synthetic(let s):
+      if !FileManager.default.fileExists(atPath: run.data.path) {
+        try FileManager.default.createDirectory(at: run.data.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var o = SyntheticDatasetOptions(output: run.data)
+        o.symbols = s.vocab; o.branching = s.branching; o.order = s.order; o.length = s.length
+        o.sequences = s.sequences; o.validationSequences = s.validation; o.seed = recipe.seed(for: "data")
+        let summary = try buildAtomically(run.data) { tmp in o.output = tmp; return try SyntheticDatasetBuilder.build(o) }
+        log(String(format: "data: synthetic Markov source, %d symbols, branching %d, order %d, L=%d: %d train / %d validation rows (entropy rate %.3f nats)",
+                   summary.symbols, summary.branching, summary.order, summary.length, summary.trainRows,
+                   summary.validationRows, summary.entropyRate))
+      }
+      return try TokenDataset(path: run.data.path, expectedLength: s.length)
+    case .text(let t):
+      if !FileManager.default.fileExists(atPath: run.data.path) {
+        try FileManager.default.createDirectory(at: run.data.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let corpus = t.corpus.map { URL(fileURLWithPath: $0) }
+        for url in corpus where !FileManager.default.fileExists(atPath: url.path) {
+          throw RecipeError.invalid("data.text.corpus", "\(url.path) does not exist (for Shakespeare: scripts/fetch-shakespeare)")
+        }
+        let choice: TextTokenizerChoice = t.tokenizer == "char" ? .characters : .file(URL(fileURLWithPath: t.tokenizer))
+        var o = TextDatasetOptions(corpus: corpus, tokenizer: choice, length: t.length, output: run.data,
+                                   validationFraction: t.validationFraction ?? 0.05, seed: recipe.seed(for: "data"))
+        // Character tokenizers are saved beside the output; build in place (the tokenizer path is recorded).
+        o.overwrite = true
+        let summary = try TextDatasetBuilder.build(o)
+        log("data: \(summary.files) files, \(summary.textTokens) tokens, \(summary.train.rows) train / \(summary.validation.rows) validation rows")
+      }
+      return try TokenDataset(path: run.data.path, expectedLength: t.length)
+    }
+  }
+
+  /// Writes to a temporary name and renames, so an interrupted build never leaves a half file.
+  static func buildAtomically<T>(_ url: URL, _ body: (URL) throws -> T) throws -> T {
+    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
+    try? FileManager.default.removeItem(at: tmp)
+    let result = try body(tmp)
+    guard rename(tmp.path, url.path) == 0 else {
+      throw RecipeError.invalid("data", "cannot move \(tmp.path) into place")
+    }
+    return result
+  }
+}
+
+/// A split of a token dataset as the trainer's batch source.
+public final class DatasetSplitSource: BatchSource {
+  let dataset: TokenDataset
+  let split: DatasetSplit
+  public init(_ dataset: TokenDataset, _ split: DatasetSplit) { self.dataset = dataset; self.split = split }
+  public var length: Int { dataset.length }
+  public var rowCount: Int { dataset.rowCount(split) }
+  public func read(rows: [Int], into buffer: inout [Int32]) throws {
+    let need = rows.count * dataset.length
+    if buffer.count != need { buffer = [Int32](repeating: 0, count: need) }
+    try dataset.read(split, rows: rows, into: &buffer)
+  }
+}

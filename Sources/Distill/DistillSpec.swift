@@ -1,0 +1,85 @@
+import Student
+
+/// The distillation part of a recipe (SPEC §6).
+public struct DistillSpec: Codable, Sendable {
+  /// R rounds: the student of round r samples in S0 / k^r steps.
+  public var rounds: Int
+  /// S0, the teacher's original step count.
+  public var s0: Int
+  /// Teacher steps per student step.
+  public var k: Int = 2
+  public var spacing: TeacherSpacing = .even
+  /// Clean sequences whose targets are generated per round (each gets one t and one mask).
+  public var targetsPerRound: Int
+  /// Top-K log-probabilities stored per masked position (plus the tail mass); K ≥ V−1 is exact.
+  public var topK: Int = 64
+  public var divergence: Divergence = .reverseKL
+  /// The published codes' un-normalised targets (SPEC §6 defect), only to reproduce published runs.
+  public var leakyNormalization = false
+  /// Student optimisation per round (`steps` = optimizer steps per round). AdamW state, EMA and
+  /// the schedule carry on across rounds, as in the papers.
+  public var student: TrainingSettings
+  /// Which weights of the pretrained network start teacher and student (papers: raw).
+  public var start: WeightChoice = .raw
+  /// Which weights of a round's student become the next teacher (papers: raw).
+  public var nextTeacher: WeightChoice = .raw
+  /// Which weights of a round's student are evaluated and exported.
+  public var evaluate: WeightChoice = .ema
+
+  enum CodingKeys: String, CodingKey {
+    case rounds, s0, k, spacing, targetsPerRound = "targets_per_round", topK = "top_k", divergence
+    case leakyNormalization = "leaky_normalization", student, start, nextTeacher = "next_teacher", evaluate
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    rounds = try c.decode(Int.self, forKey: .rounds)
+    s0 = try c.decode(Int.self, forKey: .s0)
+    k = try c.decodeIfPresent(Int.self, forKey: .k) ?? 2
+    spacing = try c.decodeIfPresent(TeacherSpacing.self, forKey: .spacing) ?? .even
+    targetsPerRound = try c.decode(Int.self, forKey: .targetsPerRound)
+    topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? 64
+    divergence = try c.decodeIfPresent(Divergence.self, forKey: .divergence) ?? .reverseKL
+    leakyNormalization = try c.decodeIfPresent(Bool.self, forKey: .leakyNormalization) ?? false
+    student = try c.decode(TrainingSettings.self, forKey: .student)
+    start = try c.decodeIfPresent(WeightChoice.self, forKey: .start) ?? .raw
+    nextTeacher = try c.decodeIfPresent(WeightChoice.self, forKey: .nextTeacher) ?? .raw
+    evaluate = try c.decodeIfPresent(WeightChoice.self, forKey: .evaluate) ?? .ema
+  }
+
+  /// Student step count of round r (1-based): S0 / k^r.
+  public func studentSteps(round r: Int) -> Int {
+    var s = s0
+    for _ in 0..<r { s /= k }
+    return s
+  }
+
+  func validate() throws {
+    func require(_ ok: Bool, _ m: String) throws { if !ok { throw RecipeError.invalid("distill", m) } }
+    try require(rounds >= 1, "rounds must be ≥ 1")
+    try require(k >= 2, "k (teacher steps per student step) must be ≥ 2")
+    try require(s0 >= 1, "s0 must be ≥ 1")
+    var s = s0
+    for r in 1...rounds {
+      try require(s % k == 0, "impossible schedule: S0 = \(s0) is not divisible by k^\(r) = \(Int(pow(Double(k), Double(r))))"
+        + " (round \(r) would need \(s)/\(k) steps)")
+      s /= k
+    }
+    try require(targetsPerRound >= 1, "targets_per_round must be ≥ 1")
+    try require(topK >= 1, "top_k must be ≥ 1")
+    try student.validate()
+  }
+}
+
+/// How the k teacher times of one target are spaced (SPEC §6).
+public enum TeacherSpacing: String, Codable, Sendable {
+  /// t_i = t − i·dt, as the SDTT paper describes.
+  case even
+  /// t_i = t·s_i + (1−t)(t − k·dt), s = linspace(1, 0, k), clamped at 1e-5: what both public codes
+  /// compute (their comment says "evenly spaced", which the formula is not). For reproductions.
+  case reference
+}
+
+public enum WeightChoice: String, Codable, Sendable { case raw, ema }
+
+import Foundation

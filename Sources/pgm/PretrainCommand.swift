@@ -1,0 +1,52 @@
+import ArgumentParser
+import Distill
+import Foundation
+
+/// Loads a recipe and applies the command-line overrides every run command shares.
+struct RecipeOptions: ParsableArguments {
+  @Option(help: "The run recipe (runs/NAME.json).")
+  var recipe: String
+
+  @Option(help: "Replace every seed of the recipe (that of the synthetic source included).")
+  var seed: UInt64?
+
+  @Option(help: "The run folder (default runs/<recipe name>).")
+  var out: String?
+
+  func load() throws -> (Recipe, RunFolder) {
+    var r = try Recipe.load(URL(fileURLWithPath: recipe))
+    if let seed { r.seed = seed }
+    return (r, RunFolder(recipe: r, out: out))
+  }
+}
+
+struct PretrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pretrain",
+    abstract: "Train the recipe's network (and, for text recipes, its autoregressive evaluator).",
+    discussion: """
+      Checkpoints are written atomically every checkpoint_every steps; rerunning the same command after an
+      interruption (even kill -9) continues from the last checkpoint and reproduces an uninterrupted run.
+      Outputs: <run>/teacher/{checkpoint.safetensors, metrics.jsonl, model/ (EMA), model-raw/}.
+      """)
+
+  @OptionGroup var options: RecipeOptions
+
+  @Option(help: "Train only this part: teacher or evaluator.")
+  var only: String?
+
+  func run() throws {
+    try reportingErrors {
+      let (recipe, run) = try options.load()
+      try run.create()
+      let dataset = try DataPreparation.prepare(recipe, run: run, log: Output.progress)
+      if only == nil || only == "teacher" {
+        let r = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: Output.progress)
+        print("teacher: \(r.model)" + (r.summary.validationNLL.map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+      }
+      if only == nil || only == "evaluator", let r = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: Output.progress) {
+        print("evaluator: \(r.model)" + (r.summary.validationNLL.map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+      }
+    }
+  }
+}
