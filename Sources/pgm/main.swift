@@ -6,7 +6,8 @@ struct PGM: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "pgm",
     abstract: "Partition Generative Models and Self-Distillation Through Time, on the CPU.",
-    subcommands: [VerifyCommand.self, TokenizerCommand.self, TokenizeCommand.self, BenchCommand.self])
+    subcommands: [VerifyCommand.self, TokenizerCommand.self, TokenizeCommand.self, BenchCommand.self,
+                   ImportCommand.self, ExportCommand.self])
 }
 
 CPUCheck.requireVectorUnits()
