@@ -48,9 +48,12 @@ struct TensorSpec {
   var shape: [Int]
   var values: [Float]
   var dtype: DType = .f32
+  /// Stored instead of `values` (as F64) when set: values no float32 can hold.
+  var wideValues: [Double]?
 
   /// The stored bytes.
   func data() throws -> TensorData {
+    if let wideValues { return try TensorData(doubles: wideValues, shape: shape) }
     if dtype.isFloatingPoint { return try TensorData(floats: values, shape: shape, dtype: dtype) }
     return try TensorData(int64s: values.map { Int64($0) }, shape: shape, dtype: dtype)
   }
