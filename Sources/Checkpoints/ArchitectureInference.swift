@@ -15,10 +15,10 @@ public struct ArchitectureOverrides: Sendable, Equatable {
 }
 
 /// A network configuration worked out from a checkpoint, and for each value where it came from.
-public struct InferredArchitecture: Sendable {
-  public let config: ModelConfig
+struct InferredArchitecture: Sendable {
+  let config: ModelConfig
   /// (field, "value (origin; origin …)"), in a fixed order, for the import summary.
-  public let evidence: [(field: String, explained: String)]
+  let evidence: [(field: String, explained: String)]
 }
 
 /// Works out the architecture from tensor names and shapes, cross-checked with the checkpoint's

@@ -4,7 +4,7 @@ import Foundation
 /// A configuration as a plain tree, whatever it was read from: the OmegaConf `DictConfig` that a
 /// Lightning checkpoint pickles under `hyper_parameters`, or a `config.json`. Only lookups by
 /// dotted path are needed, so dictionaries lose their order.
-public indirect enum ConfigNode: Equatable, Sendable {
+indirect enum ConfigNode: Equatable, Sendable {
   case null
   case bool(Bool)
   case int(Int)
@@ -16,7 +16,7 @@ public indirect enum ConfigNode: Equatable, Sendable {
   case other(String)
 
   /// The value at a dotted path (`"model.encoder.n_blocks"`), or nil if any step is missing.
-  public subscript(path: String) -> ConfigNode? {
+  subscript(path: String) -> ConfigNode? {
     var node = self
     for key in path.split(separator: ".") {
       guard case .dict(let members) = node, let next = members[String(key)] else { return nil }
@@ -26,13 +26,13 @@ public indirect enum ConfigNode: Equatable, Sendable {
   }
 
   /// The members of a dictionary node (empty otherwise).
-  public var members: [String: ConfigNode] {
+  var members: [String: ConfigNode] {
     if case .dict(let m) = self { return m }
     return [:]
   }
 
   /// A short rendering for error messages.
-  public var summary: String {
+  var summary: String {
     switch self {
     case .null: return "null"
     case .bool(let b): return String(b)
@@ -49,7 +49,7 @@ public indirect enum ConfigNode: Equatable, Sendable {
 extension ConfigNode {
   /// Converts a decoded pickle, unwrapping OmegaConf containers first. Dict entries whose keys
   /// are not strings are dropped (configs only use string keys).
-  public init(pickle value: PickleValue) {
+  init(pickle value: PickleValue) {
     switch value.omegaConfContents {
     case .none: self = .null
     case .bool(let b): self = .bool(b)
@@ -71,7 +71,7 @@ extension ConfigNode {
 extension ConfigNode: Decodable {
   /// Decodes any JSON value. Integers stay integers (`4`), numbers with a fraction or exponent
   /// become doubles.
-  public init(from decoder: Decoder) throws {
+  init(from decoder: Decoder) throws {
     let c = try decoder.singleValueContainer()
     if c.decodeNil() { self = .null; return }
     if let b = try? c.decode(Bool.self) { self = .bool(b); return }

@@ -184,6 +184,10 @@ public enum ModelImport {
       plan = expected.map { (named, indexOf[$0.name]!) }
     }
 
+    var outputIsFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: output.path, isDirectory: &outputIsFolder), !outputIsFolder.boolValue {
+      throw ImportError.unsupported(file: output.path, reason: "the output exists and is not a folder; --out names a folder to write")
+    }
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     let metadata = ["format": "pt", "source": source.path, "weights": weights, "producer": "pgm import"]
     let writer = try SafeTensorsStreamWriter(url: output.appendingPathComponent(ModelFolder.weightsFile),

@@ -47,7 +47,7 @@ struct ImportCommand: ParsableCommand {
   }
 }
 
-/// `pgm export MODEL_DIR --out DIR [--table FILE] [--table-title TEXT] [--title TEXT]`
+/// `pgm export MODEL_DIR --out DIR [--title TEXT] [--source TEXT] [--table FILE] [--table-title TEXT] [--json]`
 struct ExportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "export",
@@ -67,6 +67,9 @@ struct ExportCommand: ParsableCommand {
   @Option(help: "Title of the model card.")
   var title: String?
 
+  @Option(help: "Where the weights come from, for the model card (default: the folder, and the checkpoint `pgm import` recorded).")
+  var source: String?
+
   @Option(help: "A markdown file (e.g. a results table) to include in the model card.")
   var table: String?
 
@@ -78,7 +81,7 @@ struct ExportCommand: ParsableCommand {
 
   func run() throws {
     let summary = try reportingErrors { () throws -> ExportSummary in
-      var card = ModelCard(title: title)
+      var card = ModelCard(title: title, source: source)
       if let table {
         let url = URL(fileURLWithPath: table)
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
