@@ -6,7 +6,8 @@ struct PGM: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "pgm",
     abstract: "Partition Generative Models and Self-Distillation Through Time, on the CPU.",
-    subcommands: [VerifyCommand.self, TokenizerCommand.self, TokenizeCommand.self, DataCommand.self, PretrainCommand.self, BenchCommand.self])
+    subcommands: [DataCommand.self, PretrainCommand.self, ImportCommand.self, ExportCommand.self,
+                  VerifyCommand.self, TokenizerCommand.self, TokenizeCommand.self, BenchCommand.self])
 }
 
 CPUCheck.requireVectorUnits()

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Checkpoints
+import Foundation
+import Networks
+
+/// `pgm import SRC --out DIR [--weights ema|raw] [--json]`
+struct ImportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "import",
+    abstract: "Import a reference checkpoint (PyTorch Lightning .ckpt, or a Hugging Face style folder) into a model folder.",
+    discussion: """
+      SRC is a .ckpt written by the reference code (jdeschena/pgm, jdeschena/sdtt), a folder with model.safetensors \
+      and config.json (kuleshov-group/mdlm-owt, the SDTT students, folders written by `pgm export`), or a \
+      .safetensors file (with config.json beside it, if any). The architecture is inferred from the tensor names \
+      and shapes and cross-checked with the checkpoint's configuration; every tensor is checked. Writes \
+      DIR/model.safetensors (reference names, float32) and DIR/config.json.
+      """)
+
+  @Argument(help: "The checkpoint: a .ckpt file, a model folder or a .safetensors file.")
+  var source: String
+
+  @Option(help: "The folder to write (created if needed).")
+  var out: String
+
+  @Option(help: "ema (default for .ckpt: ema.shadow_params, what the reference evaluates) or raw (state_dict).")
+  var weights: WeightChoice?
+
+  @Option(help: "Attention heads, if neither the configuration nor a rotary buffer states it.")
+  var heads: Int?
+
+  @Option(help: "Sequence length L, if the configuration does not state it.")
+  var length: Int?
+
+  @Option(help: "GroupSwap pre-query mode (learn, learn+freqs, learn+freqs+mean, learn+freqs+logsumexp), if the configuration does not state it.")
+  var preQueryMode: ModelConfig.PreQueryMode?
+
+  @Flag(help: "Print one JSON object instead of the summary.")
+  var json = false
+
+  func run() throws {
+    let options = ImportOptions(weights: weights,
+                                overrides: ArchitectureOverrides(heads: heads, length: length, preQueryMode: preQueryMode))
+    let summary = try reportingErrors {
+      try ModelImport.run(source: URL(fileURLWithPath: source), to: URL(fileURLWithPath: out), options: options)
+    }
+    print(json ? try Output.json(summary) : summary.text)
+  }
+}
+
+/// `pgm export MODEL_DIR --out DIR [--title TEXT] [--source TEXT] [--table FILE] [--table-title TEXT] [--json]`
+struct ExportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export",
+    abstract: "Export a model folder in the layout the public PyTorch code loads, with a model card.",
+    discussion: """
+      Writes DIR/model.safetensors (the reference's names and shapes, rotary_emb.inv_freq included, so that \
+      load_state_dict accepts it), DIR/config.json (this project's fields plus `reference_config`, the reference's \
+      Hydra structure) and DIR/README.md (a model card with sizes, provenance, SHA-256 and loading code).
+      """)
+
+  @Argument(help: "A model folder (config.json + model.safetensors).")
+  var model: String
+
+  @Option(help: "The folder to write (created if needed).")
+  var out: String
+
+  @Option(help: "Title of the model card.")
+  var title: String?
+
+  @Option(help: "Where the weights come from, for the model card (default: the folder, and the checkpoint `pgm import` recorded).")
+  var source: String?
+
+  @Option(help: "A markdown file (e.g. a results table) to include in the model card.")
+  var table: String?
+
+  @Option(help: "Heading for the --table section.")
+  var tableTitle: String = "Results"
+
+  @Flag(help: "Print one JSON object instead of the summary.")
+  var json = false
+
+  func run() throws {
+    let summary = try reportingErrors { () throws -> ExportSummary in
+      var card = ModelCard(title: title, source: source)
+      if let table {
+        let url = URL(fileURLWithPath: table)
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+          throw CommandFailure("cannot read the table file \(url.path)")
+        }
+        card.sections.append(ModelCard.Section(title: tableTitle, markdown: text))
+      }
+      return try ModelExport.write(modelFolder: URL(fileURLWithPath: model), to: URL(fileURLWithPath: out), card: card)
+    }
+    print(json ? try Output.json(summary) : summary.text)
+  }
+}
+
+extension WeightChoice: ExpressibleByArgument {}
+extension ModelConfig.PreQueryMode: ExpressibleByArgument {}
