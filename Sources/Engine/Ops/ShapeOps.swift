@@ -105,6 +105,20 @@ extension Graph {
     }
   }
 
+  /// Rows of x viewed as [N, D] (N = all but the last axis): out[i] = x[rows[i]], [M, D].
+  /// Backward scatter-adds. Used to pick the positions a loss looks at out of padded batches.
+  public func selectRows(_ x: Var, _ rows: [Int]) -> Var {
+    let d = x.shape.last!, n = x.value.count / d
+    precondition(rows.allSatisfy { $0 >= 0 && $0 < n }, "selectRows: a row index is outside 0..<\(n)")
+    let y = Tensor(uninitialized: [rows.count, d])
+    for (i, r) in rows.enumerated() { (y.pointer + i * d).update(from: x.value.pointer + r * d, count: d) }
+    return record(y, x) { g, dy in
+      let dx = Tensor.zeros(x.shape)
+      for (i, r) in rows.enumerated() { axpyVec(d, 1, dy.pointer + i * d, dx.pointer + r * d) }
+      g.accumulate(x, dx, owned: true)
+    }
+  }
+
   /// The inverse placement: out [B, length, D] is zero except out[b, index[b, m]] += x[b, m].
   public func scatterRows(_ x: Var, _ index: TokenTensor, length: Int) -> Var {
     let b = x.shape[0], m = x.shape[1], d = x.value.count / (b * m)
