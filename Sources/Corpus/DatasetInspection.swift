@@ -64,7 +64,7 @@ public enum DatasetInspection {
       for (index, row) in try dataset.rows(split, 0..<count).enumerated() {
         let text: String
         if let decode {
-          let decoded = decode(row).unicodeScalars.map { $0.escaped(asASCII: false) }.joined()
+          let decoded = visible(decode(row))
           text = decoded.count > 240 ? String(decoded.prefix(240)) + "…" : decoded
         } else {
           let ids = row.prefix(48).map { $0 == a.bosId ? "<bos>" : String($0) }.joined(separator: " ")
@@ -74,5 +74,24 @@ public enum DatasetInspection {
       }
     }
     return lines.joined(separator: "\n")
+  }
+
+  /// The text on one line: newlines, tabs and other control characters are shown escaped.
+  static func visible(_ text: String) -> String {
+    var output = ""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\n": output += "\\n"
+      case "\t": output += "\\t"
+      case "\r": output += "\\r"
+      default:
+        if scalar.properties.generalCategory == .control {
+          output += "\\u{" + String(scalar.value, radix: 16) + "}"
+        } else {
+          output.unicodeScalars.append(scalar)
+        }
+      }
+    }
+    return output
   }
 }

@@ -83,7 +83,12 @@ public enum TextDatasetBuilder {
     if FileManager.default.fileExists(atPath: outputPath) && !options.overwrite {
       throw CorpusError.outputExists(path: outputPath)
     }
-    let files = try CorpusFiles.expand(options.corpus)
+    let files: [URL]
+    do {
+      files = try CorpusFiles.expand(options.corpus)
+    } catch TokenizerError.fileNotFound(let path) {
+      throw CorpusError.corpusNotFound(path: path)
+    }
     let clock = ContinuousClock()
     let start = clock.now
 
@@ -94,7 +99,11 @@ public enum TextDatasetBuilder {
       tokenizer = try CharTokenizer.train(files: files)
       tokenizerPath = characterTokenizerPath(for: options.output)
     case .file(let url):
-      tokenizer = try TokenizerLoader.load(url)
+      do {
+        tokenizer = try TokenizerLoader.load(url)
+      } catch let error as TokenizerError {
+        throw CorpusError.unreadableTokenizer(path: url.path, reason: error.description)
+      }
       tokenizerPath = url.standardizedFileURL.path
     }
     guard let bos = tokenizer.bos, let eos = tokenizer.eos else {

@@ -116,9 +116,10 @@ import Tokenizers
     }
     #expect(throws: CorpusError.self) { try TextDatasetBuilder.build(options([file], length: 2)) }
     let missing = scratch.url.appendingPathComponent("missing.txt")
-    #expect(throws: TokenizerError.fileNotFound(path: missing.path)) { try TextDatasetBuilder.build(options([missing])) }
+    #expect(throws: CorpusError.corpusNotFound(path: missing.path)) { try TextDatasetBuilder.build(options([missing])) }
     let noTokenizer = scratch.url.appendingPathComponent("nothing.json")
-    #expect(throws: TokenizerError.fileNotFound(path: noTokenizer.path)) {
+    #expect(throws: CorpusError.unreadableTokenizer(path: noTokenizer.path,
+                                                    reason: "file not found: \(noTokenizer.path)")) {
       try TextDatasetBuilder.build(options([file], tokenizer: .file(noTokenizer)))
     }
     _ = try TextDatasetBuilder.build(options([file]))

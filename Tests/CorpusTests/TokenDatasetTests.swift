@@ -15,7 +15,7 @@ import Testing
     let scratch = try Scratch()
     let path = scratch.path("tokens.h5")
     let length = 16, vocabularySize = 50
-    // More rows than one chunk (128 KiB / 64 B = 2048 rows), so appends span chunks.
+    // More rows than one chunk (64 KiB / 64 B = 1024 rows), so appends span chunks.
     let train = (0..<2500).map { Self.row($0, length: length, vocabularySize: vocabularySize) }
     let validation = (0..<3).map { Self.row(1000 + $0, length: length, vocabularySize: vocabularySize) }
     try writeDataset(path, length: length, vocabularySize: vocabularySize, train: train, validation: validation)
