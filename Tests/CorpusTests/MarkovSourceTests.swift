@@ -145,6 +145,17 @@ import Testing
     #expect(throws: CorpusError.self) { try source.metrics([[bos, 1, 2], [bos, 1, 2, 3]]) }
   }
 
+  @Test func unigramEntropyIsExactAndIndependentOfOrder() {
+    let tokens: [Int32] = [3, 1, 3, 7, 1, 3, 65, 3]
+    let f = [4.0 / 8, 2.0 / 8, 1.0 / 8, 1.0 / 8]
+    #expect(abs(SampleMetrics.unigramEntropy(tokens) - f.reduce(0) { $0 - $1 * log($1) }) < 1e-15)
+    var rng = RandomStream(seed: 5)
+    let many = (0..<5000).map { _ in Int32(rng.int(below: 300)) }
+    let shuffled = rng.permutation(many.count).map { many[$0] }
+    #expect(SampleMetrics.unigramEntropy(many) == SampleMetrics.unigramEntropy(shuffled))
+    #expect(SampleMetrics.unigramEntropy([Int32]()) == 0 && SampleMetrics.unigramEntropy([Int32(4), 4]) == 0)
+  }
+
   @Test func metricsEncodeWithSnakeCaseKeys() throws {
     let source = try MarkovSource.draw(symbols: 4, branching: 2, order: 1, length: 8, seed: 0)
     var rng = RandomStream(seed: 0)
@@ -176,6 +187,8 @@ import Testing
     #expect(a.splitRule == .independent)
     #expect(first.rowCount(.train) == 600 && first.rowCount(.validation) == 50)
     #expect(a == second.attributes)
+    // Byte for byte: no time stamps, no process-dependent (hash-ordered) sums.
+    #expect(try Data(contentsOf: URL(fileURLWithPath: first.path)) == Data(contentsOf: URL(fileURLWithPath: second.path)))
     for split in DatasetSplit.allCases {
       #expect(try first.rows(split, 0..<first.rowCount(split)) == second.rows(split, 0..<second.rowCount(split)))
     }
