@@ -6,6 +6,10 @@ import Foundation
 public enum CorpusError: Error, Sendable, Equatable, CustomStringConvertible {
   /// The file does not exist.
   case fileNotFound(path: String)
+  /// A corpus file or folder named on the command line does not exist.
+  case corpusNotFound(path: String)
+  /// The tokenizer cannot be read (`reason` is the tokenizer module's message).
+  case unreadableTokenizer(path: String, reason: String)
   /// The output file exists and overwriting was not asked for.
   case outputExists(path: String)
   /// An HDF5 file that lacks something every token dataset has (`reason` says what).
@@ -36,6 +40,10 @@ public enum CorpusError: Error, Sendable, Equatable, CustomStringConvertible {
     switch self {
     case .fileNotFound(let path):
       return "file not found: \(path)"
+    case .corpusNotFound(let path):
+      return "corpus file or folder not found: \(path)"
+    case .unreadableTokenizer(let path, let reason):
+      return "cannot read the tokenizer at \(path): \(reason)"
     case .outputExists(let path):
       return "\(path) already exists (pass --force to overwrite it)"
     case .notATokenDataset(let path, let reason):

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Tokenizers
 
@@ -49,14 +50,19 @@ public enum DatasetInspection {
                      + String(format: "%.4f", source.expectedNLL()) + "; sample entropy "
                      + String(format: "%.4f", source.sampleEntropy) + "; uniform forbidden rate "
                      + String(format: "%.4f", 1 - Double(source.branching) / Double(source.symbols)))
+      func scores(_ m: SampleMetrics) -> String {
+        String(format: "NLL %.4f ± %.4f, forbidden %.4f ± %.4f, TV %.4f, entropy %.4f ± %.4f", m.nll, m.nllSE,
+               m.forbiddenRate, m.forbiddenRateSE, m.bigramTV, m.entropy, m.entropySE)
+      }
       let count = min(256, dataset.rowCount(.validation))
       if count > 0 {
         let m = try source.metrics(try dataset.rows(.validation, 0..<count))
-        lines.append("  first \(count) validation rows scored: NLL " + String(format: "%.4f ± %.4f", m.nll, m.nllSE)
-                       + ", forbidden " + String(format: "%.4f", m.forbiddenRate) + ", TV "
-                       + String(format: "%.4f", m.bigramTV) + ", entropy "
-                       + String(format: "%.4f ± %.4f", m.entropy, m.entropySE))
+        lines.append("  the first \(count) validation rows score: " + scores(m))
       }
+      // The worst sensible baseline: symbols drawn uniformly (fixed seed, 256 rows).
+      var rng = RandomStream(seed: source.seed).derive("uniform baseline")
+      let uniform = (0..<256).map { _ in [source.bos] + (1..<a.length).map { _ in Int32(rng.int(below: source.symbols)) } }
+      lines.append("  256 uniformly random rows score: " + scores(try source.metrics(uniform)))
     }
     for split in DatasetSplit.allCases {
       let count = min(shown, dataset.rowCount(split))
@@ -64,7 +70,7 @@ public enum DatasetInspection {
       for (index, row) in try dataset.rows(split, 0..<count).enumerated() {
         let text: String
         if let decode {
-          let decoded = decode(row).unicodeScalars.map { $0.escaped(asASCII: false) }.joined()
+          let decoded = visible(decode(row))
           text = decoded.count > 240 ? String(decoded.prefix(240)) + "…" : decoded
         } else {
           let ids = row.prefix(48).map { $0 == a.bosId ? "<bos>" : String($0) }.joined(separator: " ")
@@ -74,5 +80,24 @@ public enum DatasetInspection {
       }
     }
     return lines.joined(separator: "\n")
+  }
+
+  /// The text on one line: newlines, tabs and other control characters are shown escaped.
+  static func visible(_ text: String) -> String {
+    var output = ""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\n": output += "\\n"
+      case "\t": output += "\\t"
+      case "\r": output += "\\r"
+      default:
+        if scalar.properties.generalCategory == .control {
+          output += "\\u{" + String(scalar.value, radix: 16) + "}"
+        } else {
+          output.unicodeScalars.append(scalar)
+        }
+      }
+    }
+    return output
   }
 }

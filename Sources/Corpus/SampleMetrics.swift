@@ -53,15 +53,21 @@ public struct SampleMetrics: Sendable, Codable, Equatable {
   }
 
   /// The unigram entropy (nats) of some tokens: −Σ f log f over their empirical frequencies.
+  ///
+  /// Summed in token order (a sorted copy, counted by runs), not in a dictionary's order, which
+  /// changes from process to process: the result is bit-for-bit reproducible.
   public static func unigramEntropy<Tokens: Collection>(_ tokens: Tokens) -> Double where Tokens.Element == Int32 {
     guard !tokens.isEmpty else { return 0 }
-    var counts: [Int32: Int] = [:]
-    for token in tokens { counts[token, default: 0] += 1 }
-    let n = Double(tokens.count)
-    return counts.values.reduce(0.0) { h, c in
-      let f = Double(c) / n
-      return h - f * log(f)
+    let sorted = tokens.sorted()
+    let n = Double(sorted.count)
+    var h = 0.0
+    var runStart = 0
+    for i in 1...sorted.count where i == sorted.count || sorted[i] != sorted[runStart] {
+      let f = Double(i - runStart) / n
+      h -= f * log(f)
+      runStart = i
     }
+    return h
   }
 }
 
@@ -157,7 +163,8 @@ extension MarkovSource {
     let total = Double(transitionsPerRow * samples.count)
     var observedDifference = 0.0
     var observedSourceMass = 0.0
-    for (key, count) in counts {
+    for key in counts.keys.sorted() {  // a fixed order: sums reproducible to the last bit
+      let count = counts[key]!
       let c = key / v
       let p = stationary[c] * probability(of: key % v, context: c)
       observedDifference += abs(Double(count) / total - p)

@@ -69,7 +69,13 @@ public enum TextDatasetBuilder {
 
   /// Builds the dataset (see `TextPacking` for the rules and `TokenDatasetLayout` for the file).
   ///
-  /// Memory: the token streams of both splits (one file's text at a time), plus one chunk of rows.
+  /// The split: whole documents when there are two or more and the fraction is positive
+  /// (`TextPacking.validationDocuments`); one packed stream cut by rows when there is a single
+  /// document, or when the document split would leave a split without a single row (validation
+  /// documents shorter than L − 2 tokens in all); no validation when the fraction is 0.
+  ///
+  /// Memory: the token streams of both splits (one file's text at a time), plus one chunk of rows;
+  /// twice the streams, briefly, when the document split falls back to a row split.
   public static func build(_ options: TextDatasetOptions) throws -> TextDatasetSummary {
     let length = options.length
     guard length >= 3 else {
@@ -83,95 +89,50 @@ public enum TextDatasetBuilder {
     if FileManager.default.fileExists(atPath: outputPath) && !options.overwrite {
       throw CorpusError.outputExists(path: outputPath)
     }
-    let files = try CorpusFiles.expand(options.corpus)
+    let files: [URL]
+    do {
+      files = try CorpusFiles.expand(options.corpus)
+    } catch TokenizerError.fileNotFound(let path) {
+      throw CorpusError.corpusNotFound(path: path)
+    }
     let clock = ContinuousClock()
     let start = clock.now
-
-    let tokenizer: any Tokenizer
-    let tokenizerPath: String
-    switch options.tokenizer {
-    case .characters:
-      tokenizer = try CharTokenizer.train(files: files)
-      tokenizerPath = characterTokenizerPath(for: options.output)
-    case .file(let url):
-      tokenizer = try TokenizerLoader.load(url)
-      tokenizerPath = url.standardizedFileURL.path
-    }
+    let (tokenizer, tokenizerPath) = try tokenizer(options, files: files)
     guard let bos = tokenizer.bos, let eos = tokenizer.eos else {
       throw CorpusError.invalidArgument("the tokenizer (\(tokenizer.identity)) has no \(TokenizerConstants.endOfText) "
                                           + "token to use as BOS and EOS")
     }
 
-    // Which documents go to validation is decided from file sizes, before tokenising.
+    // Which documents go to validation is decided from file sizes, before tokenising, so that
+    // each file's tokens go straight into its split's stream.
     let root = RandomStream(seed: options.seed)
     let sizes = try files.map { try fileSize($0) }
     let chosen = TextPacking.validationDocuments(sizes: sizes, fraction: options.validationFraction,
                                                  rng: root.derive("validation documents"))
-    let isValidation = Set(chosen ?? [])
-    var streams: [DatasetSplit: [Int32]] = [.train: [], .validation: []]
-    var documentRanges: [(split: DatasetSplit, range: Range<Int>)] = []
-    var textTokens = 0
-    for (index, file) in files.enumerated() {
-      let ids = try encode(file, with: tokenizer)
-      let split: DatasetSplit = isValidation.contains(index) ? .validation : .train
-      let begin = streams[split]!.count
-      streams[split]!.append(contentsOf: ids)
-      streams[split]!.append(eos)
-      documentRanges.append((split, begin..<streams[split]!.count))
-      textTokens += ids.count
-    }
+    var streams = try SplitStreams(files: files, validation: Set(chosen ?? []), tokenizer: tokenizer, eos: eos)
     let tokenizeSeconds = seconds(clock.now - start)
 
     let writeStart = clock.now
-    var rule: SplitRule = options.validationFraction == 0 ? .none : .documents
-    let splitByDocuments = chosen != nil && !isValidation.isEmpty
-      && DatasetSplit.allCases.allSatisfy {
-        TextPacking.rowCount(streamTokens: streams[$0]!.count, length: length) > 0
-      }
-    if rule == .documents && !splitByDocuments { rule = .rows }
-
+    let rowsIn = { (split: DatasetSplit) in TextPacking.rowCount(streamTokens: streams[split].count, length: length) }
+    let rule: SplitRule
+    if options.validationFraction == 0 {
+      rule = .none
+    } else if let chosen, !chosen.isEmpty, rowsIn(.train) > 0, rowsIn(.validation) > 0 {
+      rule = .documents
+    } else {
+      rule = .rows
+    }
     let attributes = TokenDatasetAttributes(
       kind: .text, length: length, vocabularySize: tokenizer.vocabularySize, bosId: bos, eosId: eos,
       tokenizer: tokenizer.identity.description, tokenizerPath: tokenizerPath,
       sourceFiles: files.map(\.path), seed: options.seed, splitRule: rule, createdBy: "pgm data text")
     let writer = try TokenDatasetWriter(path: outputPath, attributes: attributes, overwrite: options.overwrite)
-    var statistics: [DatasetSplit: SplitStatistics] = [:]
     do {
-      var row: [Int32] = []
-      if rule != .rows {
-        for split in DatasetSplit.allCases {
-          let stream = streams[split]!
-          let rows = TextPacking.rowCount(streamTokens: stream.count, length: length)
-          var order = root.derive("order \(split.rawValue)")
-          for index in order.permutation(rows) {
-            TextPacking.row(index, of: stream, length: length, bos: bos, eos: eos, into: &row)
-            try writer.rows(split).append(row: row)
-          }
-          statistics[split] = SplitStatistics(
-            rows: rows, documents: documentRanges.filter { $0.split == split }.count,
-            tokens: stream.count, droppedTokens: stream.count - rows * TextPacking.piece(length: length))
-        }
-      } else {
-        // One stream of every document in reading order; a seeded choice of rows is validation.
-        var stream: [Int32] = []
-        stream.reserveCapacity(streams[.train]!.count + streams[.validation]!.count)
-        for document in documentRanges { stream += streams[document.split]![document.range] }
-        streams = [:]
-        let rows = TextPacking.rowCount(streamTokens: stream.count, length: length)
-        let validationRows = TextPacking.validationRowCount(rows: rows, fraction: options.validationFraction)
-        var order = root.derive("validation rows")
-        let permutation = order.permutation(rows)
-        for (position, index) in permutation.enumerated() {
-          TextPacking.row(index, of: stream, length: length, bos: bos, eos: eos, into: &row)
-          try writer.rows(position < validationRows ? .validation : .train).append(row: row)
-        }
-        let dropped = stream.count - rows * TextPacking.piece(length: length)
-        let piece = TextPacking.piece(length: length)
-        statistics[.validation] = SplitStatistics(rows: validationRows, documents: 0,
-                                                  tokens: validationRows * piece, droppedTokens: 0)
-        statistics[.train] = SplitStatistics(rows: rows - validationRows, documents: files.count,
-                                             tokens: stream.count - validationRows * piece, droppedTokens: dropped)
-      }
+      let packing = Packing(length: length, bos: bos, eos: eos, writer: writer)
+      let statistics = rule == .rows
+        ? try packing.writeSplitByRows(streams.joinedInReadingOrder(), documents: files.count,
+                                       fraction: options.validationFraction, rng: root.derive("validation rows"))
+        : try packing.writeSplitByDocuments(streams, root: root)
       let validationFiles = rule == .documents ? (chosen ?? []).map { files[$0].path } : []
       try writer.finish(statistics: statistics, validationFiles: validationFiles)
       if case .characters = options.tokenizer, let characters = tokenizer as? CharTokenizer {
@@ -181,14 +142,112 @@ public enum TextDatasetBuilder {
       }
       let bytes = sizes.reduce(0, +)
       return TextDatasetSummary(
-        output: outputPath, files: files.count, bytes: bytes, textTokens: textTokens,
-        bytesPerToken: textTokens > 0 ? Double(bytes) / Double(textTokens) : 0, splitRule: rule,
+        output: outputPath, files: files.count, bytes: bytes, textTokens: streams.textTokens,
+        bytesPerToken: streams.textTokens > 0 ? Double(bytes) / Double(streams.textTokens) : 0, splitRule: rule,
         train: statistics[.train]!, validation: statistics[.validation]!, validationFiles: validationFiles,
         tokenizer: tokenizer.identity.description, tokenizerPath: tokenizerPath,
         tokenizeSeconds: tokenizeSeconds, writeSeconds: seconds(clock.now - writeStart))
     } catch {
       writer.abandon()
       throw error
+    }
+  }
+
+  /// The tokenizer and the path recorded for it: a character tokenizer of the corpus (saved later
+  /// beside the output, so recorded relative to the output's folder), or one read from a file.
+  private static func tokenizer(_ options: TextDatasetOptions, files: [URL]) throws -> (any Tokenizer, String) {
+    switch options.tokenizer {
+    case .characters:
+      return (try CharTokenizer.train(files: files), characterTokenizerPath(for: options.output))
+    case .file(let url):
+      do {
+        return (try TokenizerLoader.load(url), url.standardizedFileURL.path)
+      } catch let error as TokenizerError {
+        throw CorpusError.unreadableTokenizer(path: url.path, reason: error.description)
+      }
+    }
+  }
+
+  /// Writes packed rows in a seeded random order.
+  private struct Packing {
+    let length: Int
+    let bos: Int32
+    let eos: Int32
+    let writer: TokenDatasetWriter
+
+    /// Each split's stream is packed on its own; rows are shuffled within the split.
+    func writeSplitByDocuments(_ streams: SplitStreams, root: RandomStream) throws -> [DatasetSplit: SplitStatistics] {
+      var statistics: [DatasetSplit: SplitStatistics] = [:]
+      var row: [Int32] = []
+      for split in DatasetSplit.allCases {
+        let stream = streams[split]
+        let rows = TextPacking.rowCount(streamTokens: stream.count, length: length)
+        var order = root.derive("order \(split.rawValue)")
+        for index in order.permutation(rows) {
+          TextPacking.row(index, of: stream, length: length, bos: bos, eos: eos, into: &row)
+          try writer.rows(split).append(row: row)
+        }
+        statistics[split] = SplitStatistics(
+          rows: rows, documents: streams.documents(split), tokens: stream.count,
+          droppedTokens: stream.count - rows * TextPacking.piece(length: length))
+      }
+      return statistics
+    }
+
+    /// One stream is packed; the first rows of a seeded permutation are validation, the rest train
+    /// (each in that permuted order).
+    func writeSplitByRows(_ stream: [Int32], documents: Int, fraction: Double, rng: RandomStream) throws
+      -> [DatasetSplit: SplitStatistics]
+    {
+      let piece = TextPacking.piece(length: length)
+      let rows = TextPacking.rowCount(streamTokens: stream.count, length: length)
+      let validationRows = TextPacking.validationRowCount(rows: rows, fraction: fraction)
+      var rng = rng
+      var row: [Int32] = []
+      for (position, index) in rng.permutation(rows).enumerated() {
+        TextPacking.row(index, of: stream, length: length, bos: bos, eos: eos, into: &row)
+        try writer.rows(position < validationRows ? .validation : .train).append(row: row)
+      }
+      return [
+        .validation: SplitStatistics(rows: validationRows, documents: 0, tokens: validationRows * piece,
+                                     droppedTokens: 0),
+        .train: SplitStatistics(rows: rows - validationRows, documents: documents,
+                                tokens: stream.count - validationRows * piece,
+                                droppedTokens: stream.count - rows * piece),
+      ]
+    }
+  }
+
+  /// The token streams of the two splits: each document's ids followed by EOS, documents in
+  /// reading order, and where each document lies.
+  private struct SplitStreams {
+    private var streams: [DatasetSplit: [Int32]] = [.train: [], .validation: []]
+    private var placement: [(split: DatasetSplit, range: Range<Int>)] = []
+    private(set) var textTokens = 0
+
+    init(files: [URL], validation: Set<Int>, tokenizer: any Tokenizer, eos: Int32) throws {
+      for (index, file) in files.enumerated() {
+        let ids = try TextDatasetBuilder.encode(file, with: tokenizer)
+        let split: DatasetSplit = validation.contains(index) ? .validation : .train
+        let begin = streams[split]!.count
+        streams[split]!.append(contentsOf: ids)
+        streams[split]!.append(eos)
+        placement.append((split, begin..<streams[split]!.count))
+        textTokens += ids.count
+      }
+    }
+
+    subscript(split: DatasetSplit) -> [Int32] { streams[split]! }
+
+    func documents(_ split: DatasetSplit) -> Int { placement.filter { $0.split == split }.count }
+
+    /// Every document in reading order as one stream (for a row split). Empties the split streams.
+    mutating func joinedInReadingOrder() -> [Int32] {
+      var stream: [Int32] = []
+      stream.reserveCapacity(streams.values.reduce(0) { $0 + $1.count })
+      for document in placement { stream += streams[document.split]![document.range] }
+      streams = [.train: [], .validation: []]
+      return stream
     }
   }
 

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import HDF5
 
@@ -171,5 +172,49 @@ public final class TokenDataset: @unchecked Sendable {
                                                position: i % length, token: buffer[i],
                                                vocabularySize: vocabularySize)
     }
+  }
+}
+
+/// How long random batch reads take: what `pgm data inspect --time-reads` reports.
+public struct BatchReadTiming: Sendable, Codable {
+  public var split: DatasetSplit
+  public var batchRows: Int
+  public var batches: Int
+  /// Mean milliseconds per batch, the first batch (cold caches) excluded.
+  public var millisecondsPerBatch: Double
+  /// The first batch alone.
+  public var firstBatchMilliseconds: Double
+}
+
+extension TokenDataset {
+  /// Times `batches` reads of `batchRows` random rows, drawn as the training loop draws them (one
+  /// seeded permutation of the split, consecutive slices of it).
+  public func timeRandomBatches(_ split: DatasetSplit, batchRows: Int, batches: Int, seed: UInt64 = 0) throws
+    -> BatchReadTiming
+  {
+    let rows = rowCount(split)
+    guard rows > 0, batchRows > 0, batches > 1 else {
+      throw CorpusError.invalidArgument("timing needs rows in the split, a positive batch size and two batches or more")
+    }
+    var rng = RandomStream(seed: seed)
+    var permutation = rng.permutation(rows)
+    var buffer = [Int32](repeating: 0, count: batchRows * length)
+    let clock = ContinuousClock()
+    var first = 0.0, rest = 0.0
+    var next = 0
+    for index in 0..<batches {
+      if next + batchRows > rows {  // a new epoch
+        permutation = rng.permutation(rows)
+        next = 0
+      }
+      let batch = Array(permutation[next..<min(rows, next + batchRows)])
+      next += batchRows
+      let start = clock.now
+      try read(split, rows: batch, into: &buffer)
+      let elapsed = seconds(clock.now - start) * 1000
+      if index == 0 { first = elapsed } else { rest += elapsed }
+    }
+    return BatchReadTiming(split: split, batchRows: batchRows, batches: batches,
+                           millisecondsPerBatch: rest / Double(batches - 1), firstBatchMilliseconds: first)
   }
 }

@@ -143,8 +143,20 @@ struct DataCommand: ParsableCommand {
     @Option(help: "Rows shown per split.")
     var rows: Int = 3
 
+    @Flag(help: "Also time reads of random training batches of 8 and 64 rows.")
+    var timeReads = false
+
     func run() throws {
-      try reportingErrors { print(try DatasetInspection.describe(path: file, rows: max(0, rows))) }
+      try reportingErrors {
+        print(try DatasetInspection.describe(path: file, rows: max(0, rows)))
+        guard timeReads else { return }
+        let dataset = try TokenDataset(path: file)
+        for batch in [8, 64] {
+          let t = try dataset.timeRandomBatches(.train, batchRows: batch, batches: 200)
+          print(String(format: "  random batches of %d rows: %.3f ms each (first, cold: %.3f ms; %d batches)",
+                       batch, t.millisecondsPerBatch, t.firstBatchMilliseconds, t.batches))
+        }
+      }
     }
   }
 }
