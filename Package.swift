@@ -48,7 +48,8 @@ let package = Package(
     .target(name: "Parity", dependencies: ["Student", "Checkpoints", "Formats", "Networks", "Engine"],
             swiftSettings: kernels),
     // Rounds, target stores, evaluation and the trade-off report.
-    .target(name: "Distill", dependencies: ["Teacher", "Student", "Corpus", "Checkpoints", "HDF5"],
+    .target(name: "Distill", dependencies: ["Teacher", "Student", "Corpus", "Checkpoints", "HDF5", "Networks", "Engine",
+                                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kernels),
     // The command line only: parse, call one function, print.
     .executableTarget(name: "pgm", dependencies: [

@@ -145,9 +145,11 @@ public final class TokenDataset: @unchecked Sendable {
     try checkVocabulary(split, rows: rows, buffer: UnsafeBufferPointer(buffer))
   }
 
-  /// Reads arbitrary rows into an array (see the buffer version); `buffer` must already hold at
-  /// least `rows.count * L` elements, so that the training loop reuses one allocation.
+  /// Reads arbitrary rows into the first `rows.count * L` elements of an array, growing it when it
+  /// is shorter (never shrinking it: passing the same array each time reuses one allocation).
   public func read(_ split: DatasetSplit, rows: [Int], into buffer: inout [Int32]) throws {
+    let need = rows.count * length
+    if buffer.count < need { buffer.append(contentsOf: repeatElement(0, count: need - buffer.count)) }
     try buffer.withUnsafeMutableBufferPointer { try read(split, rows: rows, into: $0) }
   }
 

@@ -59,8 +59,6 @@ public final class DatasetSplitSource: BatchSource {
   public var length: Int { dataset.length }
   public var rowCount: Int { dataset.rowCount(split) }
   public func read(rows: [Int], into buffer: inout [Int32]) throws {
-    let need = rows.count * dataset.length
-    if buffer.count != need { buffer = [Int32](repeating: 0, count: need) }
     try dataset.read(split, rows: rows, into: &buffer)
   }
 }

@@ -1,4 +1,5 @@
 import Student
+import Teacher
 
 /// The distillation part of a recipe (SPEC §6).
 public struct DistillSpec: Codable, Sendable {
@@ -69,15 +70,6 @@ public struct DistillSpec: Codable, Sendable {
     try require(topK >= 1, "top_k must be ≥ 1")
     try student.validate()
   }
-}
-
-/// How the k teacher times of one target are spaced (SPEC §6).
-public enum TeacherSpacing: String, Codable, Sendable {
-  /// t_i = t − i·dt, as the SDTT paper describes.
-  case even
-  /// t_i = t·s_i + (1−t)(t − k·dt), s = linspace(1, 0, k), clamped at 1e-5: what both public codes
-  /// compute (their comment says "evenly spaced", which the formula is not). For reproductions.
-  case reference
 }
 
 public enum WeightChoice: String, Codable, Sendable { case raw, ema }

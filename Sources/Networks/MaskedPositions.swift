@@ -8,6 +8,11 @@ public struct MaskedPositionLogits {
   public let logits: Var
   /// (row, position) of each of the M rows.
   public let positions: [(row: Int, position: Int)]
+
+  public init(logits: Var, positions: [(row: Int, position: Int)]) {
+    self.logits = logits
+    self.positions = positions
+  }
 }
 
 extension PackedBatch {

@@ -7,7 +7,7 @@ import Networks
 public protocol BatchSource: AnyObject {
   var length: Int { get }
   var rowCount: Int { get }
-  /// Copies the given rows, each `length` ids, into `buffer` (resized by the callee if needed).
+  /// Copies the given rows, each `length` ids, into the start of `buffer` (grown if too short).
   func read(rows: [Int], into buffer: inout [Int32]) throws
 }
 
@@ -20,12 +20,15 @@ public final class Trainer {
   public let network: DiffusionNetwork
   public let average: DiffusionNetwork
   public let settings: TrainingSettings
-  let train: BatchSource
-  let validation: BatchSource?
+  let task: TrainingTask
   public let directory: URL
+  /// A checkpoint to start from when `directory` has none (the previous SDTT round's).
+  let startFrom: URL?
   let optimizer: AdamW
   let ema: WeightAverage
   private(set) var state: TrainingState
+  /// The progress lines' label.
+  public var label = "pretrain"
   /// Where progress lines go (standard error by default).
   public var log: (String) -> Void = ProgressMeter.standardError
   /// Called with the step about to run; tests use it to inject faults (e.g. a diverged weight).
@@ -44,19 +47,30 @@ public final class Trainer {
     }
   }
 
-  /// `network` holds the starting weights (fresh, or imported); a checkpoint in `directory` wins.
-  public init(network: DiffusionNetwork, settings: TrainingSettings, train: BatchSource, validation: BatchSource?,
-              directory: URL) throws {
-    try settings.validate()
+  /// Pretraining on clean rows. `network` holds the starting weights (fresh, or imported); a
+  /// checkpoint in `directory` wins.
+  public convenience init(network: DiffusionNetwork, settings: TrainingSettings, train: BatchSource, validation: BatchSource?,
+                          directory: URL) throws {
     guard train.length == network.config.length else {
       throw TrainingError.data("rows have \(train.length) tokens, the network was configured for \(network.config.length)")
     }
-    guard train.rowCount >= 1 else { throw TrainingError.data("the training split is empty") }
+    let task = PretrainingTask(train: train, validation: validation, validationRows: settings.evalRows,
+                               batchSize: settings.batchSize, seed: settings.seed)
+    try self.init(network: network, settings: settings, task: task, directory: directory)
+  }
+
+  /// Any task. `startFrom`: a checkpoint of the same network and settings (but for `steps`) to
+  /// continue from when `directory` holds none: weights, EMA, optimizer state, step count and noise
+  /// stream carry on; the data order restarts (the data is new).
+  public init(network: DiffusionNetwork, settings: TrainingSettings, task: TrainingTask, directory: URL,
+              startFrom: URL? = nil) throws {
+    try settings.validate()
+    guard task.rowCount >= 1 else { throw TrainingError.data("no training rows") }
     self.network = network
     self.settings = settings
-    self.train = train
-    self.validation = validation
+    self.task = task
     self.directory = directory
+    self.startFrom = startFrom
     average = try makeNetwork(network.config)
     optimizer = AdamW(parameters: network.parameters, settings: settings.optimizer)
     ema = WeightAverage(shadow: average.parameters, startingFrom: network.parameters, decay: settings.emaDecay)
@@ -66,22 +80,32 @@ public final class Trainer {
   var checkpointURL: URL { directory.appendingPathComponent(TrainingCheckpoint.fileName) }
   var metricsURL: URL { directory.appendingPathComponent("metrics.jsonl") }
 
-  /// Picks up `checkpoint.safetensors` if present (same config and settings, `steps` may grow).
+  /// Picks up `checkpoint.safetensors` if present (same config and settings, `steps` may grow),
+  /// else `startFrom` if given. Returns the step resumed from (0: fresh).
   func resumeIfPossible() throws -> Int {
-    guard FileManager.default.fileExists(atPath: checkpointURL.path) else { return 0 }
-    let loaded = try TrainingCheckpoint.read(checkpointURL)
+    let own = FileManager.default.fileExists(atPath: checkpointURL.path)
+    guard let url = own ? checkpointURL : startFrom else { return 0 }
+    let loaded = try TrainingCheckpoint.read(url)
     guard loaded.config == network.config else {
-      throw TrainingError.incompatibleCheckpoint("\(checkpointURL.path) was written for another network config; use another output folder or remove it")
+      throw TrainingError.incompatibleCheckpoint("\(url.path) was written for another network config; use another output folder or remove it")
     }
     var a = loaded.settings, b = settings
     a.steps = 0; b.steps = 0
     guard a == b else {
-      throw TrainingError.incompatibleCheckpoint("\(checkpointURL.path) was written with other training settings; use another output folder or remove it")
+      throw TrainingError.incompatibleCheckpoint("\(url.path) was written with other training settings; use another output folder or remove it")
+    }
+    guard loaded.state.step <= settings.steps else {
+      throw TrainingError.incompatibleCheckpoint("\(url.path) is at step \(loaded.state.step), beyond the \(settings.steps) steps asked for")
     }
     try TrainingCheckpoint.restore(loaded, parameters: network.parameters, ema: average.parameters, adam: optimizer)
     ema.restore(updates: loaded.state.emaUpdates)
     state = loaded.state
-    try trimMetrics(after: state.step)
+    if own {
+      try trimMetrics(after: state.step)
+    } else {
+      state.epoch = 0
+      state.cursor = 0
+    }
     return state.step
   }
 
@@ -120,7 +144,7 @@ public final class Trainer {
     while rows.count < n {
       if permutationEpoch != state.epoch {
         var r = RandomStream(seed: settings.seed).derive("data-epoch-\(state.epoch)")
-        permutation = r.permutation(train.rowCount)
+        permutation = r.permutation(task.rowCount)
         permutationEpoch = state.epoch
       }
       let take = min(n - rows.count, permutation.count - state.cursor)
@@ -135,10 +159,12 @@ public final class Trainer {
   public func run() throws -> Summary {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let resumedFrom = try resumeIfPossible()
-    if resumedFrom > 0 { log("resuming from step \(resumedFrom) (\(checkpointURL.path))") }
-    let meter = ProgressMeter(label: "pretrain", total: settings.steps, alreadyDone: state.step, sink: log)
-    let l = train.length, b = settings.batchSize
-    var buffer = [Int32](repeating: 0, count: b * l)
+    if resumedFrom > 0 {
+      let from = FileManager.default.fileExists(atPath: checkpointURL.path) ? checkpointURL : startFrom!
+      log("\(label): continuing from step \(resumedFrom) (\(from.path))")
+    }
+    let meter = ProgressMeter(label: label, total: settings.steps, alreadyDone: state.step, sink: log)
+    let b = settings.batchSize
     let start = Clock.now()
     var tokensThisRun = 0
     var lastLoss: Double?
@@ -149,18 +175,22 @@ public final class Trainer {
       var grads = [Tensor?](repeating: nil, count: network.parameters.count)
       var lossSum = 0.0
       for micro in 0..<settings.accumulation {
-        try train.read(rows: nextRows(b), into: &buffer)
-        let x0 = TokenTensor(shape: [b, l], values: buffer)
+        let rows = nextRows(b)
+        // The next batch is read in the background while this one trains (peeked: the saved data
+        // position must not run ahead of the steps taken, or a resume would skip a batch).
+        let (epoch, cursor) = (state.epoch, state.cursor)
+        let upcoming = nextRows(b)
+        (state.epoch, state.cursor) = (epoch, cursor)
         // Dropout masks are a function of (seed, step, micro-batch): identical after a resume.
         var keyStream = RandomStream(seed: settings.seed ^ (UInt64(state.step) &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(micro))
         let g = Graph(recording: true, training: true, dropoutSeed: keyStream.next())
-        let result = TrainingObjective.loss(g, network: network, x0: x0, rng: &state.rng)
-        let loss = Double(result.loss.value[flat: 0])
+        let lossVar = try task.loss(g, network: network, rows: rows, upcoming: upcoming, rng: &state.rng)
+        let loss = Double(lossVar.value[flat: 0])
         guard loss.isFinite else {
           throw TrainingError.nonFinite(step: state.step + 1, what: "loss", checkpoint: lastCheckpointDescription)
         }
         lossSum += loss
-        g.backward(from: result.loss, seed: Tensor.filled([1], 1 / Float(settings.accumulation)))
+        g.backward(from: lossVar, seed: Tensor.filled([1], 1 / Float(settings.accumulation)))
         for (i, p) in network.parameters.tensors.enumerated() {
           guard let grad = g.gradient(ofParameter: p) else { continue }
           if let acc = grads[i] { OptimizerKernels.accumulate(acc, grad) } else { grads[i] = grad }
@@ -174,8 +204,8 @@ public final class Trainer {
       state.step += 1
       state.emaUpdates = ema.updates
       state.adamStep = optimizer.step
-      state.tokensSeen += b * l * settings.accumulation
-      tokensThisRun += b * l * settings.accumulation
+      state.tokensSeen += task.tokens(rows: b) * settings.accumulation
+      tokensThisRun += task.tokens(rows: b) * settings.accumulation
       let loss = lossSum / Double(settings.accumulation)
       lastLoss = loss
       let rate = Double(tokensThisRun) / max(Clock.now() - start, 1e-9)
@@ -213,22 +243,6 @@ public final class Trainer {
                                 parameters: network.parameters, ema: average.parameters, adam: optimizer)
   }
 
-  /// Validation NLL of the EMA weights on the first `evalRows` validation rows, fixed randomness.
-  public func evaluate() throws -> Double? {
-    guard let validation, settings.evalRows > 0, validation.rowCount > 0 else { return nil }
-    let rows = min(settings.evalRows, validation.rowCount)
-    var rng = RandomStream(seed: settings.seed).derive("validation")
-    var total = 0.0, count = 0
-    var buffer: [Int32] = []
-    var start = 0
-    while start < rows {
-      let n = min(settings.batchSize, rows - start)
-      try validation.read(rows: Array(start..<(start + n)), into: &buffer)
-      let x0 = TokenTensor(shape: [n, validation.length], values: Array(buffer.prefix(n * validation.length)))
-      total += TrainingObjective.validationNLL(network: average, x0: x0, rng: &rng) * Double(n)
-      count += n
-      start += n
-    }
-    return total / Double(count)
-  }
+  /// Validation loss of the EMA weights (the task's own, deterministic), if the task has one.
+  public func evaluate() throws -> Double? { try task.validationLoss(network: average) }
 }

@@ -96,3 +96,9 @@ enum TrainingCheckpoint {
     adam.restore(step: loaded.state.adamStep, m: m, v: v)
   }
 }
+
+/// Reading a checkpoint's progress without loading its tensors.
+public enum TrainingCheckpointInfo {
+  /// The optimizer step a checkpoint was written at.
+  public static func step(of url: URL) throws -> Int { try TrainingCheckpoint.read(url).state.step }
+}

@@ -80,8 +80,12 @@ import Testing
     try writeDataset(path, length: 8, vocabularySize: 10, train: (0..<4).map { Self.row($0, length: 8, vocabularySize: 10) })
     let dataset = try TokenDataset(path: path)
     var small = [Int32](repeating: 0, count: 15)
+    try dataset.read(.train, rows: [0, 1], into: &small)  // an array grows to fit
+    #expect(small.count == 16)
+    let tiny = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 15)
+    defer { tiny.deallocate() }
     #expect(throws: CorpusError.bufferTooSmall(needed: 16, available: 15)) {
-      try dataset.read(.train, rows: [0, 1], into: &small)
+      try dataset.read(.train, rows: [0, 1], into: tiny)
     }
     var buffer = [Int32](repeating: 0, count: 64)
     #expect(throws: CorpusError.rowOutOfRange(path: path, split: .train, row: 4, rows: 4)) {

@@ -20,6 +20,18 @@ public struct TopKTargets: Sendable {
   }
 }
 
+/// One batch of distillation targets: the masked inputs x_t, their times, and for every masked
+/// position (rows in (sequence, position) order) the teacher's target distribution.
+public struct TargetBatch: Sendable {
+  public var inputs: TokenTensor
+  public var times: [Double]
+  public var targets: TopKTargets
+
+  public init(inputs: TokenTensor, times: [Double], targets: TopKTargets) {
+    self.inputs = inputs; self.times = times; self.targets = targets
+  }
+}
+
 /// The SDTT divergences (SPEC §6), as an engine op on raw logits. See `DivergenceKind`.
 public enum DivergenceKind: Sendable {
   case reverseKL, forwardKL, mse, totalVariation, logL1

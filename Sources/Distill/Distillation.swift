@@ -1,0 +1,165 @@
+import Checkpoints
+import Corpus
+import Engine
+import Foundation
+import Networks
+import Student
+import Teacher
+
+/// `pgm distill`: SDTT rounds on top of a pretrained teacher (SPEC §6). Round r generates targets
+/// with the current teacher (k steps of size dt_r = (1 − 1e-5)/S0 · k^(r−1)), trains the student to
+/// match them in one step, saves it, and makes it the next teacher, until S0/k^R steps. Every phase
+/// resumes: targets continue at the first uncommitted row, training at its last checkpoint, and a
+/// finished phase is not redone.
+public struct Distillation {
+  public let recipe: Recipe
+  public let spec: DistillSpec
+  public let run: RunFolder
+  public let dataset: TokenDataset
+  public var log: (String) -> Void
+
+  public init(recipe: Recipe, run: RunFolder, dataset: TokenDataset, log: @escaping (String) -> Void) throws {
+    guard let spec = recipe.distill else { throw RecipeError.invalid(recipe.name, "has no 'distill' section") }
+    self.recipe = recipe
+    self.spec = spec
+    self.run = run
+    self.dataset = dataset
+    self.log = log
+  }
+
+  /// Time spent per round, for the report.
+  public struct RoundTiming: Codable {
+    public var round: Int
+    public var steps: Int
+    public var targetSeconds: Double
+    public var trainingSeconds: Double
+    enum CodingKeys: String, CodingKey {
+      case round, steps, targetSeconds = "target_generation_s", trainingSeconds = "student_training_s"
+    }
+  }
+
+  /// The weights folder of round r's student that plays `choice` (EMA → model/, raw → model-raw/).
+  func studentFolder(_ r: Int, _ choice: WeightChoice) -> URL {
+    run.student(round: r).appendingPathComponent(choice == .ema ? "model" : "model-raw")
+  }
+
+  /// The teacher of round r: the pretrained network for r = 1, else round r−1's student.
+  func teacherFolder(round r: Int) -> URL {
+    if r == 1 { return run.teacher.appendingPathComponent(spec.start == .ema ? "model" : "model-raw") }
+    return studentFolder(r - 1, spec.nextTeacher)
+  }
+
+  public func distill() throws -> [RoundTiming] {
+    let teacherConfig = try ModelFolder.readConfig(teacherFolder(round: 1).appendingPathComponent(ModelFolder.configFile))
+    guard spec.topK >= 1 else { throw RecipeError.invalid("distill", "top_k must be ≥ 1") }
+    guard spec.topK <= teacherConfig.vocabSize - 1 || spec.topK == teacherConfig.vocabSize else {
+      throw RecipeError.invalid("distill", "top_k = \(spec.topK) exceeds the \(teacherConfig.vocabSize - 1) tokens a target can hold (V − 1)")
+    }
+    var timings: [RoundTiming] = []
+    for r in 1...spec.rounds {
+      let steps = spec.studentSteps(round: r)
+      log("round \(r)/\(spec.rounds): the student learns \(steps) steps from \(spec.k) teacher steps of dt = 1/\(steps * spec.k)")
+      let t0 = Clock.now()
+      try generateTargets(round: r)
+      let t1 = Clock.now()
+      try trainStudent(round: r)
+      let t2 = Clock.now()
+      timings.append(try recordTiming(RoundTiming(round: r, steps: steps, targetSeconds: t1 - t0, trainingSeconds: t2 - t1)))
+    }
+    return timings
+  }
+
+  /// Adds this process's time to what earlier (interrupted) processes spent on the round.
+  func recordTiming(_ t: RoundTiming) throws -> RoundTiming {
+    let url = run.round(t.round).appendingPathComponent("timing.json")
+    var total = t
+    if let data = try? Data(contentsOf: url), let old = try? JSONDecoder().decode(RoundTiming.self, from: data) {
+      total.targetSeconds += old.targetSeconds
+      total.trainingSeconds += old.trainingSeconds
+    }
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try atomicWrite(try enc.encode(total), to: url)
+    return total
+  }
+
+  // MARK: targets
+
+  func header(round r: Int, teacherSHA: String, vocabSize: Int, maskId: Int) -> TargetStore.Header {
+    TargetStore.Header(round: r, dt: dt(round: r), k: spec.k, spacing: spec.spacing, topK: spec.topK, vocabSize: vocabSize,
+                       maskId: maskId, length: dataset.length, seed: recipe.seed(for: "targets-\(r)"),
+                       teacherSHA256: teacherSHA, leaky: spec.leakyNormalization, timeEpsilon: 1e-5,
+                       rowsPlanned: spec.targetsPerRound, batchRows: targetBatchRows,
+                       entryChunk: 1024)
+  }
+
+  var targetBatchRows: Int { min(64, spec.targetsPerRound) }
+
+  /// Teacher step size of round r.
+  func dt(round r: Int) -> Double {
+    (1 - 1e-5) / Double(spec.s0) * pow(Double(spec.k), Double(r - 1))
+  }
+
+  func generateTargets(round r: Int) throws {
+    let teacherDir = teacherFolder(round: r)
+    let weights = teacherDir.appendingPathComponent(ModelFolder.weightsFile)
+    let teacher = try ModelFolder.load(teacherDir)
+    let sha = try TargetStore.sha256(of: weights)
+    let h = header(round: r, teacherSHA: sha, vocabSize: teacher.config.vocabSize, maskId: teacher.config.maskIndex)
+    try FileManager.default.createDirectory(at: run.round(r), withIntermediateDirectories: true)
+    let writer = try TargetWriter(path: run.targets(round: r).path, header: h)
+    defer { try? writer.close() }
+    if writer.isFinished || writer.committedRows >= h.rowsPlanned {
+      log("round \(r): targets complete (\(writer.committedRows) rows)")
+      return
+    }
+    if writer.committedRows > 0 { log("round \(r): resuming target generation at row \(writer.committedRows)") }
+    let settings = TeacherSettings(steps: spec.k, dt: h.dt, spacing: spec.spacing, leaky: spec.leakyNormalization,
+                                   topK: spec.topK)
+    // Clean rows: a seeded permutation of the training split, repeated if the round needs more.
+    var order = RandomStream(seed: h.seed).derive("rows")
+    let perm = order.permutation(dataset.rowCount(.train))
+    let meter = ProgressMeter(label: "round \(r) targets", total: h.rowsPlanned, unit: "rows",
+                              alreadyDone: writer.committedRows, sink: log)
+    var row = writer.committedRows
+    var buffer: [Int32] = []
+    while row < h.rowsPlanned {
+      let n = min(h.batchRows, h.rowsPlanned - row)
+      let rows = (row..<(row + n)).map { perm[$0 % perm.count] }
+      try dataset.read(.train, rows: rows, into: &buffer)
+      let x0 = TokenTensor(shape: [n, dataset.length], values: Array(buffer.prefix(n * dataset.length)))
+      // Each batch's randomness depends only on its index: a resumed run regenerates identical rows.
+      var rng = RandomStream(seed: h.seed).derive("batch-\(row / h.batchRows)")
+      let batch = TeacherTargets.generate(teacher: teacher, clean: x0, settings: settings, rng: &rng)
+      try writer.append(batch, final: row + n == h.rowsPlanned)
+      row += n
+      meter.update(row)
+    }
+  }
+
+  // MARK: student
+
+  func trainStudent(round r: Int) throws {
+    let dir = run.student(round: r)
+    var settings = spec.student
+    settings.seed = recipe.seed(for: "student")
+    settings.steps = spec.student.steps * r
+    let done = dir.appendingPathComponent("model/model.safetensors")
+    if FileManager.default.fileExists(atPath: done.path),
+       let ckpt = try? TrainingCheckpointInfo.step(of: dir.appendingPathComponent("checkpoint.safetensors")), ckpt == settings.steps {
+      log("round \(r): student already trained (\(settings.steps) steps)")
+      return
+    }
+    let reader = try TargetReader(path: run.targets(round: r).path)
+    guard reader.rowCount >= 1 else { throw TargetStoreError.corrupt(reader.path, "no committed rows") }
+    // Round 1 starts from the pretrained weights the recipe names; later rounds continue the
+    // previous round's student run (weights, EMA, optimizer state and schedule carry on).
+    let start = try ModelFolder.load(r == 1 ? teacherFolder(round: 1) : studentFolder(r - 1, .raw))
+    let previous = r == 1 ? nil : run.student(round: r - 1).appendingPathComponent("checkpoint.safetensors")
+    let task = DistillationTask(source: reader, divergence: spec.divergence, leaky: spec.leakyNormalization)
+    let trainer = try Trainer(network: start, settings: settings, task: task, directory: dir, startFrom: previous)
+    trainer.label = "round \(r) student"
+    trainer.log = log
+    _ = try trainer.run()
+  }
+}

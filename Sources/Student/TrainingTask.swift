@@ -1,0 +1,62 @@
+import Engine
+import Networks
+
+/// What a training loop optimises: rows of some data and the loss of a batch of them. Pretraining
+/// and each SDTT round are tasks of the same loop (checkpoints, resume, EMA, NaN guard are shared).
+public protocol TrainingTask: AnyObject {
+  /// Rows one epoch visits.
+  var rowCount: Int { get }
+  /// The loss of `rows` on a recording graph. `upcoming` are the next call's rows (a task may
+  /// start reading them in the background). `rng` is the run's saved noise stream.
+  func loss(_ g: Graph, network: DiffusionNetwork, rows: [Int], upcoming: [Int], rng: inout RandomStream) throws -> Var
+  /// Validation loss of `network` (the EMA weights), deterministic; nil when the task has none.
+  func validationLoss(network: DiffusionNetwork) throws -> Double?
+  /// Tokens in a batch of `rows` rows (for throughput figures).
+  func tokens(rows: Int) -> Int
+}
+
+extension TrainingTask {
+  public func validationLoss(network: DiffusionNetwork) throws -> Double? { nil }
+}
+
+/// Pretraining on clean rows: the ELBO of SPEC §4 (or next-token NLL for `ar` networks).
+public final class PretrainingTask: TrainingTask {
+  let train: BatchSource
+  let validation: BatchSource?
+  let validationRows: Int
+  let batchSize: Int
+  let seed: UInt64
+  private var buffer: [Int32] = []
+
+  public init(train: BatchSource, validation: BatchSource?, validationRows: Int, batchSize: Int, seed: UInt64) {
+    self.train = train; self.validation = validation; self.validationRows = validationRows
+    self.batchSize = batchSize; self.seed = seed
+  }
+
+  public var rowCount: Int { train.rowCount }
+  public func tokens(rows: Int) -> Int { rows * train.length }
+
+  public func loss(_ g: Graph, network: DiffusionNetwork, rows: [Int], upcoming: [Int],
+                   rng: inout RandomStream) throws -> Var {
+    try train.read(rows: rows, into: &buffer)
+    let x0 = TokenTensor(shape: [rows.count, train.length], values: Array(buffer.prefix(rows.count * train.length)))
+    return TrainingObjective.loss(g, network: network, x0: x0, rng: &rng).loss
+  }
+
+  /// NLL per token of the first `validationRows` validation rows, with fixed randomness.
+  public func validationLoss(network: DiffusionNetwork) throws -> Double? {
+    guard let validation, validationRows > 0, validation.rowCount > 0 else { return nil }
+    let rows = min(validationRows, validation.rowCount)
+    var rng = RandomStream(seed: seed).derive("validation")
+    var total = 0.0, start = 0
+    var buffer: [Int32] = []
+    while start < rows {
+      let n = min(batchSize, rows - start)
+      try validation.read(rows: Array(start..<(start + n)), into: &buffer)
+      let x0 = TokenTensor(shape: [n, validation.length], values: Array(buffer.prefix(n * validation.length)))
+      total += TrainingObjective.validationNLL(network: network, x0: x0, rng: &rng) * Double(n)
+      start += n
+    }
+    return total / Double(rows)
+  }
+}

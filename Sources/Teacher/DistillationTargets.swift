@@ -1,0 +1,194 @@
+import Engine
+import Foundation
+import Networks
+
+/// How the k teacher times of one target are spaced (SPEC §6).
+public enum TeacherSpacing: String, Codable, Sendable {
+  /// t_i = t − i·dt, as the SDTT paper describes (default).
+  case even
+  /// t_i = t·s_i + (1−t)(t − k·dt), s = linspace(1, 0, k), clamped at 1e-5: what both public codes
+  /// compute (their comment says "evenly spaced", which the formula is not). For reproductions.
+  case reference
+}
+
+/// The settings of one round's teacher.
+public struct TeacherSettings: Sendable {
+  /// Teacher steps per target (k).
+  public var steps: Int
+  /// Size of one teacher step, (1 − 1e-5)/S0 · k^(r−1) in round r.
+  public var dt: Double
+  public var spacing: TeacherSpacing
+  /// The public codes' un-normalised log-probabilities (SPEC §6 defect); reproduction only.
+  public var leaky: Bool
+  /// Stored log-probabilities per masked position (≥ V − 1: exact).
+  public var topK: Int
+  /// Sampling floor of SDTT times: t = (1 − ε)·u + ε.
+  public var timeEpsilon: Double = 1e-5
+
+  public init(steps: Int, dt: Double, spacing: TeacherSpacing = .even, leaky: Bool = false, topK: Int) {
+    self.steps = steps; self.dt = dt; self.spacing = spacing; self.leaky = leaky; self.topK = topK
+  }
+
+  /// The k teacher times starting from t.
+  public func times(from t: Double) -> [Double] {
+    switch spacing {
+    case .even:
+      return (0..<steps).map { t - Double($0) * dt }
+    case .reference:
+      let end = t - Double(steps) * dt
+      return (0..<steps).map { i in
+        let s = steps == 1 ? 1 : 1 - Double(i) / Double(steps - 1)
+        return max(t * s + (1 - t) * end, 1e-5)
+      }
+    }
+  }
+}
+
+/// The SDTT teacher (SPEC §6): for clean rows x0 it draws t (antithetic over the batch with one
+/// uniform), masks, runs k ancestral steps of size dt with the frozen network, and records for each
+/// masked position the log p(x0) of the step that revealed it (or of the last step).
+public enum TeacherTargets {
+  /// SDTT's antithetic times: one uniform r, u_i = (r + i/n) mod 1, t = (1 − ε)u + ε.
+  public static func times(_ n: Int, epsilon: Double, rng: inout RandomStream) -> [Double] {
+    let r = rng.uniformDouble()
+    return (0..<n).map { i in (1 - epsilon) * (r + Double(i) / Double(n)).truncatingRemainder(dividingBy: 1) + epsilon }
+  }
+
+  /// MDLM masking: each token becomes the mask with probability 1 − α(t).
+  public static func mask(_ x0: TokenTensor, times: [Double], mask: Int32, rng: inout RandomStream) -> TokenTensor {
+    var xt = x0
+    for i in 0..<x0.shape[0] {
+      let p = LogLinearSchedule.maskProbability(times[i])
+      for j in 0..<x0.shape[1] where rng.uniformDouble() < p { xt[i, j] = mask }
+    }
+    return xt
+  }
+
+  /// Targets for the clean rows `x0` [B, L].
+  public static func generate(teacher: DiffusionNetwork, clean x0: TokenTensor, settings: TeacherSettings,
+                              rng: inout RandomStream, path: LogitPath = .packed) -> TargetBatch {
+    let t = times(x0.shape[0], epsilon: settings.timeEpsilon, rng: &rng)
+    let xt = mask(x0, times: t, mask: Int32(teacher.config.maskIndex), rng: &rng)
+    let targets = run(teacher: teacher, inputs: xt, times: t, settings: settings, rng: &rng, path: path)
+    return TargetBatch(inputs: xt, times: t, targets: targets)
+  }
+
+  /// The k ancestral teacher steps from x_t; returns the targets of its masked positions.
+  public static func run(teacher: DiffusionNetwork, inputs xt: TokenTensor, times t: [Double], settings: TeacherSettings,
+                         rng: inout RandomStream, path: LogitPath = .packed) -> TopKTargets {
+    let v = teacher.config.vocabSize, maskId = teacher.config.maskIndex, mask = Int32(maskId)
+    let b = xt.shape[0], l = xt.shape[1]
+    // Slot of each masked position of x_t in the output (row-major order).
+    var slot = [Int](repeating: -1, count: b * l)
+    var m = 0
+    for i in 0..<b { for j in 0..<l where xt[i, j] == mask { slot[i * l + j] = m; m += 1 } }
+    var logProbs = [Float](repeating: 0, count: m * v)
+    var current = xt
+    let teacherTimes = t.map { settings.times(from: $0) }
+    let eps = LogLinearSchedule.eps
+    for step in 0..<settings.steps {
+      let logits = maskedLogits(teacher, current, path: path)
+      if logits.positions.isEmpty { break }
+      let z = logits.logits.value.toArray()
+      var next = current
+      for (r, at) in logits.positions.enumerated() {
+        let row = z[(r * v)..<((r + 1) * v)]
+        let s = row.withUnsafeBufferPointer { logProbabilities($0.baseAddress!, v, mask: maskId, leaky: settings.leaky) }
+        // This step's prediction is the target of the position (overwritten if it stays masked).
+        let o = slot[at.row * l + at.position] * v
+        for u in 0..<v { logProbs[o + u] = s[u] }
+        // Ancestral update: Gumbel-max over [p·(m_t − m_s) (tokens), m_s (stay masked)], float32.
+        let ti = teacherTimes[at.row][step]
+        let mt = Float((1 - eps) * ti), ms = Float((1 - eps) * (ti - settings.dt))
+        var best = maskId, bestScore = -Float.infinity
+        for u in 0..<v {
+          let q = u == maskId ? ms : expf(s[u]) * (mt - ms)
+          let g = q / (1e-10 - logf(rng.uniformFloat() + 1e-10))
+          if g > bestScore { bestScore = g; best = u }
+        }
+        if best != maskId { next[at.row, at.position] = Int32(best) }
+      }
+      current = next
+    }
+    return topK(logProbs: logProbs, rows: m, vocabulary: v, mask: maskId, k: settings.topK)
+  }
+
+  /// Which forward computes the teacher's predictions: the packed inference path (encoder on the
+  /// clean tokens, decoder on the masked positions) or, for checks, the full training-mode pass
+  /// with group = (token is mask).
+  public enum LogitPath: Sendable { case packed, full }
+
+  static func maskedLogits(_ net: DiffusionNetwork, _ tokens: TokenTensor, path: LogitPath) -> MaskedPositionLogits {
+    let g = Graph(recording: false)
+    guard path == .full, let pgm = net as? PartitionDIT else { return net.maskedPositionLogits(g, tokens: tokens) }
+    let mask = Int32(net.config.maskIndex), l = tokens.shape[1]
+    let groups = TokenTensor(shape: tokens.shape, values: tokens.values.map { $0 == mask ? 1 : 0 })
+    let logits = pgm.logits(g, tokens: tokens, groups: groups)
+    var rows: [Int] = [], at: [(row: Int, position: Int)] = []
+    for i in 0..<tokens.shape[0] { for j in 0..<l where tokens[i, j] == mask { rows.append(i * l + j); at.append((i, j)) } }
+    return MaskedPositionLogits(logits: g.selectRows(logits, rows), positions: at)
+  }
+
+  /// log p(x0) over the vocabulary from raw logits: the mask column removed (−∞); normalised over
+  /// the other tokens, or leaky (an extra 0 logit in the normaliser, the public codes' defect).
+  public static func logProbabilities(_ z: UnsafePointer<Float>, _ v: Int, mask: Int, leaky: Bool) -> [Float] {
+    var m = -Float.infinity
+    for u in 0..<v where u != mask { m = max(m, z[u]) }
+    if leaky { m = max(m, 0) }
+    var sum = 0.0
+    for u in 0..<v where u != mask { sum += Double(expf(z[u] - m)) }
+    if leaky { sum += Double(expf(-m)) }
+    let lse = m + Float(Foundation.log(sum))
+    return (0..<v).map { $0 == mask ? -.infinity : z[$0] - lse }
+  }
+
+  /// Keeps the K most probable tokens of each row (descending) and the log of the rest's mass
+  /// (computed by log-sum-exp of the rest, not 1 − Σ, so a small tail keeps its precision).
+  public static func topK(logProbs: [Float], rows: Int, vocabulary v: Int, mask: Int, k requested: Int) -> TopKTargets {
+    let k = min(requested, v - 1)
+    var ids = [Int32](repeating: -1, count: rows * k), lp = [Float](repeating: 0, count: rows * k)
+    var tail = [Float](repeating: -.infinity, count: rows)
+    // A min-heap of the K best (log-prob, id) per row: O(V log K), fine at GPT-2 vocabularies.
+    var heap = [(Float, Int32)](repeating: (0, 0), count: k)
+    @inline(__always) func less(_ a: (Float, Int32), _ b: (Float, Int32)) -> Bool {
+      a.0 < b.0 || (a.0 == b.0 && a.1 > b.1)  // "worse": lower prob, or same prob and larger id
+    }
+    for r in 0..<rows {
+      let row = r * v
+      var n = 0
+      for u in 0..<v where u != mask {
+        let item = (logProbs[row + u], Int32(u))
+        if n < k {
+          heap[n] = item
+          var c = n
+          n += 1
+          while c > 0 { let p = (c - 1) / 2; if less(heap[c], heap[p]) { heap.swapAt(c, p); c = p } else { break } }
+        } else if less(heap[0], item) {
+          heap[0] = item
+          var c = 0
+          while true {
+            let l = 2 * c + 1, rr = l + 1
+            var m = c
+            if l < k && less(heap[l], heap[m]) { m = l }
+            if rr < k && less(heap[rr], heap[m]) { m = rr }
+            if m == c { break }
+            heap.swapAt(c, m); c = m
+          }
+        }
+      }
+      let best = heap[0..<n].sorted { less($1, $0) }
+      var chosen = Set<Int32>()
+      for (j, e) in best.enumerated() { ids[r * k + j] = e.1; lp[r * k + j] = e.0; chosen.insert(e.1) }
+      if k < v - 1 {
+        var mx = -Float.infinity
+        for u in 0..<v where u != mask && !chosen.contains(Int32(u)) { mx = max(mx, logProbs[row + u]) }
+        if mx > -.infinity {
+          var s = 0.0
+          for u in 0..<v where u != mask && !chosen.contains(Int32(u)) { s += Double(expf(logProbs[row + u] - mx)) }
+          tail[r] = mx + Float(Foundation.log(s))
+        }
+      }
+    }
+    return TopKTargets(rows: rows, k: k, ids: ids, logProbs: lp, tailLogMass: tail)
+  }
+}
