@@ -66,7 +66,7 @@ let package = Package(
     .testTarget(name: "CorpusTests", dependencies: ["Corpus", "HDF5", "Tokenizers", "Engine", "TestSupport"]),
     .testTarget(name: "TeacherTests", dependencies: ["Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
-    .testTarget(name: "StudentTests", dependencies: ["Student", "Networks", "Engine", "Checkpoints", "TestSupport"],
+    .testTarget(name: "StudentTests", dependencies: ["Student", "Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
     .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),

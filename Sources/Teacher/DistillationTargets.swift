@@ -85,32 +85,60 @@ public enum TeacherTargets {
     var logProbs = [Float](repeating: 0, count: m * v)
     var current = xt
     let teacherTimes = t.map { settings.times(from: $0) }
-    let eps = LogLinearSchedule.eps
     for step in 0..<settings.steps {
-      let logits = maskedLogits(teacher, current, path: path)
-      if logits.positions.isEmpty { break }
-      let z = logits.logits.value.toArray()
-      var next = current
-      for (r, at) in logits.positions.enumerated() {
-        let row = z[(r * v)..<((r + 1) * v)]
-        let s = row.withUnsafeBufferPointer { logProbabilities($0.baseAddress!, v, mask: maskId, leaky: settings.leaky) }
-        // This step's prediction is the target of the position (overwritten if it stays masked).
+      let (next, predictions) = ancestralStep(teacher: teacher, inputs: current, times: teacherTimes.map { $0[step] },
+                                              dt: settings.dt, leaky: settings.leaky, rng: &rng, path: path)
+      if predictions.positions.isEmpty { break }
+      // This step's prediction is the target of each still-masked position (overwritten while it
+      // stays masked, so a position keeps the prediction of the step that revealed it).
+      for (r, at) in predictions.positions.enumerated() {
         let o = slot[at.row * l + at.position] * v
-        for u in 0..<v { logProbs[o + u] = s[u] }
-        // Ancestral update: Gumbel-max over [p·(m_t − m_s) (tokens), m_s (stay masked)], float32.
-        let ti = teacherTimes[at.row][step]
-        let mt = Float((1 - eps) * ti), ms = Float((1 - eps) * (ti - settings.dt))
-        var best = maskId, bestScore = -Float.infinity
-        for u in 0..<v {
-          let q = u == maskId ? ms : expf(s[u]) * (mt - ms)
-          let g = q / (1e-10 - logf(rng.uniformFloat() + 1e-10))
-          if g > bestScore { bestScore = g; best = u }
-        }
-        if best != maskId { next[at.row, at.position] = Int32(best) }
+        for u in 0..<v { logProbs[o + u] = predictions.logProbs[r * v + u] }
       }
       current = next
     }
     return topK(logProbs: logProbs, rows: m, vocabulary: v, mask: maskId, k: settings.topK)
+  }
+
+  /// The teacher's log p(x0) at the masked positions of one step, rows in (sequence, position) order.
+  public struct StepPredictions {
+    public var positions: [(row: Int, position: Int)]
+    /// [positions, V], the mask column −∞.
+    public var logProbs: [Float]
+  }
+
+  /// One ancestral step from x at per-row times t to t − dt: each masked position is revealed by a
+  /// Gumbel-max draw (float32) over [p·(m_t − m_s) for each token, m_s for "stay masked"], with
+  /// m = (1 − 1e-3)·t the move chance. Returns the new tokens and the predictions used.
+  public static func ancestralStep(teacher: DiffusionNetwork, inputs x: TokenTensor, times t: [Double], dt: Double,
+                                   leaky: Bool, rng: inout RandomStream,
+                                   path: LogitPath = .packed) -> (TokenTensor, StepPredictions) {
+    let v = teacher.config.vocabSize, maskId = teacher.config.maskIndex
+    let logits = maskedLogits(teacher, x, path: path)
+    let z = logits.logits.value.toArray()
+    var next = x
+    var all = [Float](repeating: 0, count: logits.positions.count * v)
+    let eps = LogLinearSchedule.eps
+    for (r, at) in logits.positions.enumerated() {
+      let s = z.withUnsafeBufferPointer { logProbabilities($0.baseAddress! + r * v, v, mask: maskId, leaky: leaky) }
+      for u in 0..<v { all[r * v + u] = s[u] }
+      let ti = t[at.row]
+      let mt = Float((1 - eps) * ti), ms = Float((1 - eps) * (ti - dt))
+      var best = maskId, bestScore = -Float.infinity
+      for u in 0..<v {
+        let q = u == maskId ? ms : expf(s[u]) * (mt - ms)
+        let g = q / (1e-10 - logf(rng.uniformFloat() + 1e-10))
+        if g > bestScore { bestScore = g; best = u }
+      }
+      if best != maskId { next[at.row, at.position] = Int32(best) }
+    }
+    return (next, StepPredictions(positions: logits.positions, logProbs: all))
+  }
+
+  /// `ancestralStep`, keeping only the new tokens.
+  public static func step(teacher: DiffusionNetwork, inputs x: TokenTensor, times t: [Double], dt: Double, leaky: Bool,
+                          rng: inout RandomStream) -> TokenTensor {
+    ancestralStep(teacher: teacher, inputs: x, times: t, dt: dt, leaky: leaky, rng: &rng).0
   }
 
   /// Which forward computes the teacher's predictions: the packed inference path (encoder on the
