@@ -1,0 +1,165 @@
+import Engine
+import Networks
+
+/// Sampling from a partition network with the reference's "efficient" samplers (SPEC §5).
+///
+/// Every row keeps a clean set — its prefix, then the tokens revealed so far — and a random order
+/// of its unknown positions. A step reveals the next few positions of that order with one
+/// inference-mode pass: the encoder runs over the clean set only (packed, each token at its own
+/// position), the decoder only at the positions revealed in this step, so the cost follows the
+/// clean and query counts, never L. The noise schedule's time grid is not used, except for the
+/// non-uniform schedule's reveal probability.
+public struct PartitionSampler: Sampler {
+  public let network: PartitionDIT
+  public var config: ModelConfig { network.config }
+
+  public init(network: PartitionDIT) { self.network = network }
+
+  public func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream, options: SamplingOptions,
+                       progress: ((Int) -> Void)? = nil) throws -> SamplingRun {
+    if options.schedule == .uniform && steps >= 1 && config.length % steps != 0 {
+      throw SamplingError.stepsDoNotDivideLength(length: config.length, steps: steps)
+    }
+    return try runInBatches(prefixes: prefixes, steps: steps, rng: &rng, options: options, config: config,
+                            progress: progress) { batch, streams in
+      sampleBatch(prefixes: batch, streams: &streams, steps: steps, options: options)
+    }
+  }
+
+  /// One inference pass as the tests see it: the step (S for the non-uniform leftovers pass), the
+  /// packed input, how many queries of each row are real (the rest is padding) and the raw logits
+  /// [B, Lq, V] the draws read. Steps where every row reveals nothing run no pass.
+  struct Pass {
+    let step: Int
+    let packed: PackedBatch
+    let counts: [Int]
+    let logits: Tensor
+  }
+
+  /// Samples one batch (prefixes already validated; `streams` holds one stream per row).
+  func sampleBatch(prefixes: [[Int32]], streams: inout [RandomStream], steps: Int, options: SamplingOptions,
+                   observe: ((Pass) -> Void)? = nil) -> BatchOutcome {
+    let b = prefixes.count, l = config.length, v = config.vocabSize
+    var outcome = BatchOutcome(samples: prefixes.map { $0 + [Int32](repeating: Int32(config.maskIndex), count: l - $0.count) })
+    // Each row's unknown positions in reveal order (the reference: argsort of uniforms, i.e. a
+    // uniformly random permutation), and how far along it the row is.
+    let orders: [[Int32]] = (0..<b).map { r in
+      let k = prefixes[r].count
+      return streams[r].permutation(l - k).map { Int32(k + $0) }
+    }
+    var revealed = [Int](repeating: 0, count: b)
+    var packer = CleanSetPacker(prefixes: prefixes, length: l)
+    let drawer = TokenDrawer(vocabularySize: v, maskIndex: config.maskIndex, topP: options.topP,
+                             nucleusSeesMaskLogit: true)
+
+    /// One step: row r reveals the next counts[r] positions of its order (nothing when all are 0).
+    func reveal(step: Int, _ counts: [Int]) {
+      guard let lq = counts.max(), lq > 0 else { return }
+      let packed = packer.batch(queries: { r in orders[r][revealed[r]..<(revealed[r] + counts[r])] }, width: lq)
+      let logits = network.logits(Graph(recording: false), packed: packed).value
+      outcome.passes += 1
+      outcome.flops += FlopCount.partitionInference(config, batch: b, clean: packed.tokens.shape[1], queries: lq)
+      observe?(Pass(step: step, packed: packed, counts: counts, logits: logits))
+      logits.withUnsafeBufferPointer { lp in
+        for r in 0..<b where counts[r] > 0 {
+          let finalReveal = revealed[r] + counts[r] == orders[r].count
+          for j in 0..<counts[r] {
+            let position = orders[r][revealed[r] + j]
+            let token = drawer.draw(lp.baseAddress! + (r * lq + j) * v, greedy: options.greedyTail && finalReveal,
+                                    rng: &streams[r])
+            outcome.samples[r][Int(position)] = token
+            packer.append(row: r, token: token, position: position)
+          }
+          revealed[r] += counts[r]
+        }
+      }
+    }
+
+    switch options.schedule {
+    case .uniform:
+      for i in 0..<steps {
+        reveal(step: i, (0..<b).map { r in RevealCounts.uniform(step: i, steps: steps, unknown: orders[r].count) })
+      }
+    case .nonUniform:
+      let p = RevealCounts.nonUniformProbability(steps: steps)
+      for i in 0..<steps {
+        reveal(step: i, (0..<b).map { r in
+          let left = orders[r].count - revealed[r]
+          return left == 0 ? 0 : min(streams[r].binomial(l, p), left)
+        })
+      }
+      reveal(step: steps, (0..<b).map { orders[$0].count - revealed[$0] })
+    }
+    return outcome
+  }
+}
+
+/// How many positions a row reveals per step.
+enum RevealCounts {
+  /// Uniform: the m unknown positions spread over S steps as ⌈(i+1)m/S⌉ − ⌈im/S⌉. Without a
+  /// prefix (m = L − 1, S | L) that is L/S at every step and L/S − 1 at the last, exactly the
+  /// reference's counts; with a longer prefix the same rule spreads the remaining positions evenly.
+  static func uniform(step i: Int, steps: Int, unknown m: Int) -> Int {
+    func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+    return ceilDiv((i + 1) * m, steps) - ceilDiv(i * m, steps)
+  }
+
+  /// Non-uniform: the reveal probability of the first step, (α_s − α_t)/(1 − α_t) at t = 1,
+  /// s = 1 − dt (= dt for the log-linear schedule), used at every step as in the reference.
+  static func nonUniformProbability(steps: Int) -> Double {
+    let dt = (1 - 1e-5) / Double(steps)
+    let at = LogLinearSchedule.alpha(1), as_ = LogLinearSchedule.alpha(1 - dt)
+    return (as_ - at) / (1 - at)
+  }
+}
+
+/// The clean sets of a batch — tokens and their positions, each row in reveal order — grown
+/// one token at a time and packed into right-padded `PackedBatch`es. The packed arrays are kept
+/// between passes, so a pass costs one copy of the clean set and no allocation.
+struct CleanSetPacker {
+  private var tokens: [[Int32]]
+  private var positions: [[Int32]]
+  private var packedTokens: [Int32] = []
+  private var packedPositions: [Int32] = []
+  private var packedQueries: [Int32] = []
+
+  init(prefixes: [[Int32]], length: Int) {
+    tokens = prefixes.map { p in var row = p; row.reserveCapacity(length); return row }
+    positions = prefixes.map { p in var row = (0..<p.count).map(Int32.init); row.reserveCapacity(length); return row }
+    packedTokens.reserveCapacity(prefixes.count * length)
+    packedPositions.reserveCapacity(prefixes.count * length)
+    packedQueries.reserveCapacity(prefixes.count * length)
+  }
+
+  mutating func append(row r: Int, token: Int32, position: Int32) {
+    tokens[r].append(token)
+    positions[r].append(position)
+  }
+
+  /// The packed clean sets (width = the largest), with `queries(r)` padded to `width` per row.
+  /// Padding entries hold token 0 at position 0; the network masks padded keys and the caller
+  /// ignores padded queries.
+  mutating func batch<Q: Collection<Int32>>(queries: (Int) -> Q, width: Int) -> PackedBatch {
+    let b = tokens.count
+    let lc = tokens.map(\.count).max() ?? 0
+    packedTokens.removeAll(keepingCapacity: true)
+    packedPositions.removeAll(keepingCapacity: true)
+    packedQueries.removeAll(keepingCapacity: true)
+    for r in 0..<b {
+      let pad = lc - tokens[r].count
+      packedTokens += tokens[r]
+      packedPositions += positions[r]
+      if pad > 0 {
+        packedTokens += repeatElement(0, count: pad)
+        packedPositions += repeatElement(0, count: pad)
+      }
+      let q = queries(r)
+      packedQueries += q
+      if q.count < width { packedQueries += repeatElement(0, count: width - q.count) }
+    }
+    return PackedBatch(tokens: TokenTensor(shape: [b, lc], values: packedTokens),
+                       positions: TokenTensor(shape: [b, lc], values: packedPositions),
+                       lengths: tokens.map(\.count),
+                       queryPositions: TokenTensor(shape: [b, width], values: packedQueries))
+  }
+}

@@ -1,0 +1,100 @@
+import Networks
+
+/// How the partition sampler decides how many positions each step reveals (SPEC §5).
+public enum PartitionSchedule: String, Sendable, Codable, CaseIterable {
+  /// "efficient-uniform", the published default: every row reveals the next L/S positions of its
+  /// own random order at each step (the last step one fewer, since position 0 is never sampled).
+  case uniform
+  /// "efficient-non-uniform": every row draws its count from Binomial(L, dt) at each step, capped
+  /// by what it has left; steps where every row draws 0 are skipped; leftovers come in one final pass.
+  case nonUniform = "non-uniform"
+}
+
+/// Everything about a sampling request except the number of samples and steps.
+///
+/// Position 0 always holds a known token (the BOS), so `prefix` must hold at least that one.
+public struct SamplingOptions: Sendable, Equatable {
+  /// Known tokens at positions 0..<prefix.count; `prefix[0]` is the BOS. They are part of the clean
+  /// set from the start (partition) or clamped on the all-mask sequence (MDLM) and never sampled.
+  /// Used by `Sampler.sample(count:…)`; `Sampler.generate(prefixes:…)` takes one prefix per row.
+  public var prefix: [Int32]
+  /// Rows per network pass. Samples do not depend on it (each row has its own random stream), up
+  /// to the rounding of batched matrix products.
+  public var batchSize: Int
+  /// Nucleus filtering: keep the smallest set of most probable tokens whose mass exceeds `topP`
+  /// (1 = off, as the reference's `p_nucleus = 1`). Must lie in (0, 1].
+  public var topP: Double
+  /// Each row's final reveal takes the argmax instead of a draw (the SDTT code's sampler ends so).
+  public var greedyTail: Bool
+  /// Partition networks only: uniform (published default) or non-uniform reveal counts.
+  public var schedule: PartitionSchedule
+
+  public init(prefix: [Int32], batchSize: Int = 1, topP: Double = 1, greedyTail: Bool = false,
+              schedule: PartitionSchedule = .uniform) {
+    self.prefix = prefix
+    self.batchSize = batchSize
+    self.topP = topP
+    self.greedyTail = greedyTail
+    self.schedule = schedule
+  }
+
+  /// Unconditional sampling: only the BOS at position 0 is known.
+  public init(bos: Int32, batchSize: Int = 1, topP: Double = 1, greedyTail: Bool = false,
+              schedule: PartitionSchedule = .uniform) {
+    self.init(prefix: [bos], batchSize: batchSize, topP: topP, greedyTail: greedyTail, schedule: schedule)
+  }
+
+  /// Checks what does not depend on the prefixes (those are checked per row by `validatePrefix`).
+  func validate(steps: Int) throws {
+    guard steps >= 1 else { throw SamplingError.invalidSteps(steps) }
+    guard batchSize >= 1 else { throw SamplingError.invalidBatchSize(batchSize) }
+    guard topP > 0 && topP <= 1 else { throw SamplingError.invalidTopP(topP) }
+  }
+
+  /// A prefix must hold the BOS, fit in the sequence, and use real tokens (not the mask).
+  static func validatePrefix(_ prefix: [Int32], config: ModelConfig) throws {
+    guard !prefix.isEmpty else { throw SamplingError.emptyPrefix }
+    guard prefix.count <= config.length else {
+      throw SamplingError.prefixTooLong(prefix: prefix.count, length: config.length)
+    }
+    for (i, token) in prefix.enumerated() {
+      guard token >= 0 && Int(token) < config.vocabSize else {
+        throw SamplingError.tokenOutsideVocabulary(position: i, token: token, vocabularySize: config.vocabSize)
+      }
+      guard Int(token) != config.maskIndex else { throw SamplingError.maskTokenInPrefix(position: i) }
+    }
+  }
+}
+
+/// A request no sampler can honour, with a message that says what to change.
+public enum SamplingError: Error, Equatable, CustomStringConvertible {
+  case invalidSteps(Int)
+  case invalidCount(Int)
+  case invalidBatchSize(Int)
+  case invalidTopP(Double)
+  /// Efficient-uniform reveals L/S positions per step, so S must divide L (as in the reference).
+  case stepsDoNotDivideLength(length: Int, steps: Int)
+  case emptyPrefix
+  case prefixTooLong(prefix: Int, length: Int)
+  case tokenOutsideVocabulary(position: Int, token: Int32, vocabularySize: Int)
+  case maskTokenInPrefix(position: Int)
+  case unsupportedNetwork(String)
+
+  public var description: String {
+    switch self {
+    case .invalidSteps(let s): return "the number of steps must be at least 1 (got \(s))"
+    case .invalidCount(let n): return "the number of samples must not be negative (got \(n))"
+    case .invalidBatchSize(let b): return "the batch size must be at least 1 (got \(b))"
+    case .invalidTopP(let p): return "top-p must lie in (0, 1] (got \(p)); 1 turns nucleus filtering off"
+    case .stepsDoNotDivideLength(let l, let s):
+      return "the uniform partition sampler reveals L/S positions per step, so the step count must divide "
+        + "the sequence length \(l) (got \(s) steps); use a divisor of \(l) or the non-uniform schedule"
+    case .emptyPrefix: return "the prefix must hold at least the BOS token (position 0 is never sampled)"
+    case .prefixTooLong(let p, let l): return "the prefix has \(p) tokens but the sequence length is \(l)"
+    case .tokenOutsideVocabulary(let i, let t, let v):
+      return "prefix token \(t) at position \(i) is outside the vocabulary 0..<\(v)"
+    case .maskTokenInPrefix(let i): return "prefix position \(i) holds the mask token; a prefix holds known tokens"
+    case .unsupportedNetwork(let why): return why
+    }
+  }
+}
