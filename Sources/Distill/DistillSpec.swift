@@ -1,3 +1,4 @@
+import Checkpoints
 import Student
 import Teacher
 
@@ -72,6 +73,5 @@ public struct DistillSpec: Codable, Sendable {
   }
 }
 
-public enum WeightChoice: String, Codable, Sendable { case raw, ema }
 
 import Foundation

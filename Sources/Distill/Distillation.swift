@@ -161,5 +161,13 @@ public struct Distillation {
     trainer.label = "round \(r) student"
     trainer.log = log
     _ = try trainer.run()
+    let evaluator = run.evaluator.appendingPathComponent("model")
+    for (folder, weights) in [("model", "ema"), ("model-raw", "raw")] {
+      let out = dir.appendingPathComponent(folder)
+      if let tok = dataset.tokenizerURL { try Pretraining.copyTokenizer(tok, into: out) }
+      try ModelProvenance(dataset: Pretraining.absolutePath(dataset.path),
+                          evaluator: FileManager.default.fileExists(atPath: evaluator.path) ? evaluator.path : nil,
+                          run: run.root.path, round: r, weights: weights).write(to: out)
+    }
   }
 }

@@ -46,9 +46,19 @@ public enum Pretraining {
                               validation: DatasetSplitSource(dataset, .validation), directory: directory)
     trainer.log = log
     let summary = try trainer.run()
-    // The tokenizer travels with the model, so that `pgm sample` can decode.
-    if let tok = dataset.tokenizerURL { try copyTokenizer(tok, into: directory.appendingPathComponent("model")) }
+    // The tokenizer travels with the model, so that `pgm sample` can decode; the provenance lets
+    // `pgm eval --model` find the data.
+    for (folder, weights) in [("model", "ema"), ("model-raw", "raw")] {
+      let dir = directory.appendingPathComponent(folder)
+      if let tok = dataset.tokenizerURL { try copyTokenizer(tok, into: dir) }
+      try ModelProvenance(dataset: absolutePath(dataset.path), run: directory.deletingLastPathComponent().path,
+                          round: config.kind == .ar ? nil : 0, weights: weights).write(to: dir)
+    }
     return Result(model: directory.appendingPathComponent("model").path, summary: summary)
+  }
+
+  static func absolutePath(_ p: String) -> String {
+    p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
   }
 
   static func copyTokenizer(_ source: URL, into dir: URL) throws {

@@ -155,7 +155,7 @@ public struct EvaluatorSpec: Codable, Sendable {
 
 /// Sampling evaluation: step counts, samples per row of the report, batch, and the seed shared by
 /// every model so that teacher and students are compared on the same draws.
-public struct EvalSpec: Codable, Sendable {
+public struct EvalSpec: Codable, Sendable, Equatable {
   public var steps: [Int] = [8, 16, 32, 64, 128]
   public var samples: Int = 1024
   public var batch: Int = 64

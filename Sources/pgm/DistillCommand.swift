@@ -8,7 +8,8 @@ struct DistillCommand: ParsableCommand {
     abstract: "The main job: pretrain (if needed), distill R SDTT rounds, evaluate the trade-offs, export the student.",
     discussion: """
       Every phase resumes: rerun the same command after an interruption and it continues where it stopped,
-      without redoing finished work and without changing the result.
+      without redoing finished work and without changing the result. Outputs in the run folder:
+      report.md, report.json, tradeoff.svg, export/ (the last student), round-<r>/ (targets.h5, student/).
       """)
 
   @OptionGroup var options: RecipeOptions
@@ -16,15 +17,12 @@ struct DistillCommand: ParsableCommand {
   func run() throws {
     try reportingErrors {
       let (recipe, run) = try options.load()
-      try run.create()
-      let dataset = try DataPreparation.prepare(recipe, run: run, log: Output.progress)
-      _ = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: Output.progress)
-      _ = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: Output.progress)
-      let distillation = try Distillation(recipe: recipe, run: run, dataset: dataset, log: Output.progress)
-      let timings = try distillation.distill()
-      for t in timings {
-        print(String(format: "round %d (%d steps): targets %.1f s, student %.1f s", t.round, t.steps, t.targetSeconds, t.trainingSeconds))
-      }
+      let summary = try MainJob.run(recipe, folder: run, log: Output.progress)
+      print(summary.markdown)
+      print("report:   \(summary.reportPath) (and report.json)")
+      print("plot:     \(summary.plotPath)")
+      print("student:  \(summary.exportPath) (model.safetensors, config.json, README.md)")
+      print(String(format: "wall time of this command: %.1f s", summary.seconds))
     }
   }
 }

@@ -1,0 +1,92 @@
+import Checkpoints
+import Corpus
+import Engine
+import Foundation
+import Networks
+
+/// `pgm distill`, end to end: data → teacher pretraining → (text) evaluator → R SDTT rounds →
+/// trade-off report → export of the last student. Each phase resumes where it stopped.
+public enum MainJob {
+  public struct Summary {
+    public var report: RunReport.Document
+    public var reportPath: String
+    public var plotPath: String
+    public var exportPath: String
+    public var markdown: String
+    public var seconds: Double
+  }
+
+  public static func run(_ recipe: Recipe, folder run: RunFolder, log: @escaping (String) -> Void) throws -> Summary {
+    let start = Clock.now()
+    try run.create()
+    try checkRecipeCopy(recipe, run: run)
+    let dataset = try DataPreparation.prepare(recipe, run: run, log: log)
+    _ = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: log)
+    _ = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: log)
+    let distillation = try Distillation(recipe: recipe, run: run, dataset: dataset, log: log)
+    let timings = try distillation.distill()
+    let report = RunReport(recipe: recipe, run: run, dataset: dataset, log: log)
+    let doc = try report.write(timings: timings)
+    let export = try exportStudent(round: distillation.spec.rounds, run: run, report: doc, recipe: recipe)
+    return Summary(report: doc, reportPath: run.report.path, plotPath: run.plot.path, exportPath: export.path,
+                   markdown: report.markdown(doc), seconds: Clock.now() - start)
+  }
+
+  /// The recipe a run folder was started with is kept; resuming with a different one is refused
+  /// (its outputs would silently mix two experiments).
+  static func checkRecipeCopy(_ recipe: Recipe, run: RunFolder) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data = try enc.encode(recipe)
+    if let old = try? Data(contentsOf: run.recipeCopy) {
+      guard old == data else {
+        throw RecipeError.invalid(recipe.name, "\(run.root.path) was started with a different recipe (or --seed); "
+                                    + "use another --out, or remove the folder to start over")
+      }
+      return
+    }
+    try atomicWrite(data, to: run.recipeCopy)
+  }
+
+  /// Exports round R's student (the weights the report evaluated) with its trade-off rows.
+  public static func exportStudent(round r: Int, run: RunFolder, report: RunReport.Document?, recipe: Recipe?,
+                                   to out: URL? = nil) throws -> URL {
+    let spec = recipe?.distill
+    let weights = spec?.evaluate ?? .ema
+    let source = run.student(round: r).appendingPathComponent(weights == .ema ? "model" : "model-raw")
+    guard FileManager.default.fileExists(atPath: source.appendingPathComponent(ModelFolder.weightsFile).path) else {
+      throw RecipeError.invalid("export", "round \(r) has no trained student in \(run.root.path)")
+    }
+    let destination = out ?? run.export
+    var card = ModelCard(title: "\(recipe?.name ?? run.root.lastPathComponent) — SDTT round \(r) student",
+                         summary: spec.map { "Distilled with SDTT from a \($0.s0)-step teacher in \(r) rounds of \($0.k) teacher steps per student step: samples in \($0.studentSteps(round: r)) steps." },
+                         source: source.path)
+    if let report {
+      let rows = report.rows.filter { $0.round == r || $0.round == 0 }
+      let synthetic = rows.contains { $0.forbiddenRate != nil }
+      let header = synthetic ? ["model", "steps", "forbidden rate", "bigram TV", "entropy", "s/sample"]
+                             : ["model", "steps", "gen. perplexity", "entropy", "s/sample"]
+      let table = rows.map { row -> [String] in
+        var cells = [row.model, "\(row.steps)"]
+        if synthetic {
+          cells += [String(format: "%.4f ± %.4f", row.forbiddenRate ?? 0, row.forbiddenRateSE ?? 0), String(format: "%.4f", row.bigramTV ?? 0)]
+        } else {
+          cells.append(row.genPPL.map { String(format: "%.2f", $0) } ?? "–")
+        }
+        return cells + [String(format: "%.3f", row.entropy), String(format: "%.4f", row.latencySeconds)]
+      }
+      card.sections.append(ModelCard.Section(title: "Trade-offs (this student and its original teacher)",
+                                             markdown: ModelCard.table(header: header, rows: table)))
+    }
+    _ = try ModelExport.write(modelFolder: source, to: destination, card: card)
+    for name in ["tokenizer"] {
+      let tok = source.appendingPathComponent(name)
+      if FileManager.default.fileExists(atPath: tok.path) {
+        let dst = destination.appendingPathComponent(name)
+        try? FileManager.default.removeItem(at: dst)
+        try FileManager.default.copyItem(at: tok, to: dst)
+      }
+    }
+    return destination
+  }
+}

@@ -1,0 +1,62 @@
+import Checkpoints
+import Corpus
+import Foundation
+import Networks
+import Teacher
+
+/// `pgm eval --model DIR`: one model at a list of step counts, plus its validation NLL.
+public enum ModelEvaluation {
+  public struct Result: Codable {
+    public var model: String
+    public var valNLL: Double?
+    public var valPPL: Double?
+    public var rows: [EvaluationRow]
+    enum CodingKeys: String, CodingKey { case model, valNLL = "val_nll", valPPL = "val_ppl", rows }
+  }
+
+  public static func run(model dir: URL, steps: [Int], samples: Int, batch: Int, seed: UInt64, data: URL?,
+                         evaluator: URL?, schedule: PartitionSchedule, log: @escaping (String) -> Void) throws -> Result {
+    let network = try ModelFolder.load(dir)
+    let provenance = ModelProvenance.read(dir)
+    guard let dataPath = data?.path ?? provenance?.dataset else {
+      throw RecipeError.invalid("eval", "\(dir.path) does not say which data it was trained on; pass --data F.h5")
+    }
+    let dataset = try TokenDataset(path: dataPath, expectedLength: network.config.length)
+    guard dataset.modelVocabularySize == network.config.vocabSize else {
+      throw RecipeError.invalid("eval", "the data has \(dataset.modelVocabularySize) tokens with the mask, the model \(network.config.vocabSize)")
+    }
+    var measure: QualityMeasure = .none
+    if dataset.attributes.kind == .synthetic {
+      measure = .markov(try dataset.markovSource())
+    } else if let e = evaluator?.path ?? provenance?.evaluator {
+      guard let ar = try ModelFolder.load(URL(fileURLWithPath: e)) as? DIT, ar.config.kind == .ar else {
+        throw RecipeError.invalid("eval", "\(e) is not an autoregressive evaluator")
+      }
+      measure = .evaluator(ar, eos: dataset.attributes.eosId)
+    } else {
+      log("eval: no evaluator for this text model (train one with the recipe's 'evaluator' section or pass --evaluator); reporting entropy and speed only")
+    }
+    let evaluation = SampleEvaluation(measure: measure, samples: samples, batch: batch, schedule: schedule,
+                                      bos: dataset.attributes.bosId)
+    var rows: [EvaluationRow] = []
+    for s in steps {
+      log("eval: \(s) steps, \(samples) samples …")
+      rows.append(try evaluation.evaluate(network, name: dir.lastPathComponent, round: provenance?.round, steps: s, seed: seed))
+    }
+    let source = DatasetSplitSource(dataset, .validation)
+    var val: Double?
+    if source.rowCount > 0 {
+      val = try PretrainingTaskValidation.nll(network, source, seed: seed)
+    }
+    return Result(model: dir.path, valNLL: val, valPPL: val.map(exp), rows: rows)
+  }
+}
+
+import Student
+
+enum PretrainingTaskValidation {
+  static func nll(_ network: DiffusionNetwork, _ source: DatasetSplitSource, seed: UInt64) throws -> Double? {
+    let task = PretrainingTask(train: source, validation: source, validationRows: min(256, source.rowCount), batchSize: 32, seed: seed)
+    return try task.validationLoss(network: network)
+  }
+}
