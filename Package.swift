@@ -68,6 +68,8 @@ let package = Package(
                 swiftSettings: kernels),
     .testTarget(name: "StudentTests", dependencies: ["Student", "Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
+    .testTarget(name: "DistillTests", dependencies: ["Distill", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
+                                                   "Networks", "Engine", "TestSupport"], swiftSettings: kernels),
     .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),
   ],

@@ -32,16 +32,23 @@ public enum ModelFolder {
   public static func load(_ dir: URL, weights: URL? = nil) throws -> DiffusionNetwork {
     let config = try readConfig(dir.appendingPathComponent(configFile))
     let network = try makeNetwork(config)
-    try loadWeights(into: network.parameters, from: weights ?? dir.appendingPathComponent(weightsFile))
+    try loadWeights(into: network.parameters, from: weights ?? dir.appendingPathComponent(weightsFile), config: config)
     return network
   }
 
   /// Loads weights, checking names and shapes first: every missing, unexpected and mis-shaped
   /// entry is reported in one error; non-finite values are refused.
-  public static func loadWeights(into parameters: ParameterSet, from url: URL) throws {
+  public static func loadWeights(into parameters: ParameterSet, from url: URL, config: ModelConfig? = nil) throws {
     guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missingFile(url.path, "the weights") }
     let file = try SafeTensorsFile(url: url)
-    try file.checkAgainst(expected: parameters.shapes)
+    // A folder written by `pgm export` also carries the rotary buffer the reference's strict
+    // load_state_dict expects; it is checked against the config, not loaded.
+    var expected = parameters.shapes
+    if let config, let entry = file.entry(ParameterNaming.rotaryBuffer) {
+      expected.append((entry.name, entry.shape))
+      try BufferCheck.rotary(try file.read(entry.name).doubles(), config: config, file: url.path)
+    }
+    try file.checkAgainst(expected: expected)
     for name in parameters.names {
       let values = try file.read(name).floats()
       if let bad = values.firstIndex(where: { !$0.isFinite }) {

@@ -99,6 +99,18 @@ public struct SyntheticSpec: Codable, Sendable {
   public var length = 128
   public var sequences = 16_384
   public var validation = 1_024
+
+  enum CodingKeys: String, CodingKey { case vocab, branching, order, length, sequences, validation }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    vocab = try c.decodeIfPresent(Int.self, forKey: .vocab) ?? vocab
+    branching = try c.decodeIfPresent(Int.self, forKey: .branching) ?? branching
+    order = try c.decodeIfPresent(Int.self, forKey: .order) ?? order
+    length = try c.decodeIfPresent(Int.self, forKey: .length) ?? length
+    sequences = try c.decodeIfPresent(Int.self, forKey: .sequences) ?? sequences
+    validation = try c.decodeIfPresent(Int.self, forKey: .validation) ?? validation
+  }
 }
 
 /// Text files tokenised into packed rows (`pgm data text`). Relative paths resolve against the

@@ -135,26 +135,46 @@ public final class TargetWriter {
   public init(path: String, header: Header) throws {
     self.path = path
     self.header = header
-    let exists = FileManager.default.fileExists(atPath: path)
-    file = exists ? try H5File.open(path, mode: .readWrite) : try H5File.create(path, mode: .failIfExists)
-    if exists {
-      let stored = try Header.read(file.attributes, path: path)
-      if let diff = stored.difference(from: header) { throw TargetStoreError.mismatch(path, diff) }
-      try TargetWriter.alignEntries(file, path: path, entryChunk: header.entryChunk)
-    } else {
+    if !FileManager.default.fileExists(atPath: path) { try TargetWriter.createEmpty(path, header: header) }
+    file = try H5File.open(path, mode: .readWrite)
+    let stored = try Header.read(file.attributes, path: path)
+    if let diff = stored.difference(from: header) { throw TargetStoreError.mismatch(path, diff) }
+    try TargetWriter.alignEntries(file, path: path, entryChunk: header.entryChunk)
+    (rows, entries, inputs, times, entryStart, entryCount, ids, logProbs, tails) = try TargetWriter.openDatasets(file, header: header)
+  }
+
+  /// Creates the file complete (attributes, groups, empty datasets) under a temporary name and
+  /// renames it: a kill while HDF5 writes its first blocks must not leave an unopenable file.
+  static func createEmpty(_ path: String, header: Header) throws {
+    let tmp = (path as NSString).deletingLastPathComponent + "/." + (path as NSString).lastPathComponent + ".partial"
+    try? FileManager.default.removeItem(atPath: tmp)
+    do {
+      let file = try H5File.create(tmp, mode: .truncate)
       try header.write(file.attributes)
+      _ = try TargetWriter.openDatasets(file, header: header)
+      try file.flush(durable: true)
+      try file.close()
     }
+    guard rename(tmp, path) == 0 else { throw TargetStoreError.io(path, "cannot move \(tmp) into place") }
+  }
+
+  typealias Datasets = (rows: H5ResumableWriter, entries: H5ResumableWriter, inputs: H5Dataset<Int32>, times: H5Dataset<Double>,
+                        entryStart: H5Dataset<Int64>, entryCount: H5Dataset<Int32>, ids: H5Dataset<Int32>,
+                        logProbs: H5Dataset<Float>, tails: H5Dataset<Float>)
+
+  static func openDatasets(_ file: H5File, header: Header) throws -> Datasets {
     let l = header.length, k = min(header.topK, header.vocabSize - 1)
     let deflate = H5Compression.deflate(level: 4, shuffle: true)
-    rows = try H5ResumableWriter(file: file, group: "rows")
-    inputs = try rows.dataset("inputs", of: Int32.self, rowShape: [l], chunkRows: header.batchRows, compression: deflate)
-    times = try rows.dataset("times", of: Double.self, rowShape: [], chunkRows: header.batchRows, compression: deflate)
-    entryStart = try rows.dataset("entry_start", of: Int64.self, rowShape: [], chunkRows: header.batchRows, compression: deflate)
-    entryCount = try rows.dataset("entry_count", of: Int32.self, rowShape: [], chunkRows: header.batchRows, compression: deflate)
-    entries = try H5ResumableWriter(file: file, group: "entries")
-    ids = try entries.dataset("ids", of: Int32.self, rowShape: [k], chunkRows: header.entryChunk, compression: deflate)
-    logProbs = try entries.dataset("log_probs", of: Float.self, rowShape: [k], chunkRows: header.entryChunk, compression: deflate)
-    tails = try entries.dataset("tail_log_mass", of: Float.self, rowShape: [], chunkRows: header.entryChunk, compression: deflate)
+    let rows = try H5ResumableWriter(file: file, group: "rows")
+    let inputs = try rows.dataset("inputs", of: Int32.self, rowShape: [l], chunkRows: header.batchRows, compression: deflate)
+    let times = try rows.dataset("times", of: Double.self, rowShape: [], chunkRows: header.batchRows, compression: deflate)
+    let entryStart = try rows.dataset("entry_start", of: Int64.self, rowShape: [], chunkRows: header.batchRows, compression: deflate)
+    let entryCount = try rows.dataset("entry_count", of: Int32.self, rowShape: [], chunkRows: header.batchRows, compression: deflate)
+    let entries = try H5ResumableWriter(file: file, group: "entries")
+    let ids = try entries.dataset("ids", of: Int32.self, rowShape: [k], chunkRows: header.entryChunk, compression: deflate)
+    let logProbs = try entries.dataset("log_probs", of: Float.self, rowShape: [k], chunkRows: header.entryChunk, compression: deflate)
+    let tails = try entries.dataset("tail_log_mass", of: Float.self, rowShape: [], chunkRows: header.entryChunk, compression: deflate)
+    return (rows, entries, inputs, times, entryStart, entryCount, ids, logProbs, tails)
   }
 
   /// Entries committed past the last committed row's chunk (a kill between the two commits of a
