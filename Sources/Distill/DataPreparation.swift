@@ -23,9 +23,19 @@ public enum DataPreparation {
     case .text(let t):
       if !FileManager.default.fileExists(atPath: run.data.path) {
         try FileManager.default.createDirectory(at: run.data.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let corpus = t.corpus.map { URL(fileURLWithPath: $0) }
-        for url in corpus where !FileManager.default.fileExists(atPath: url.path) {
-          throw RecipeError.invalid("data.text.corpus", "\(url.path) does not exist (for Shakespeare: scripts/fetch-shakespeare)")
+        var corpus: [URL] = []
+        for path in t.corpus {
+          var isDir: ObjCBool = false
+          guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw RecipeError.invalid("data.text.corpus", "\(path) does not exist (for Shakespeare: scripts/fetch-shakespeare)")
+          }
+          if isDir.boolValue {
+            let files = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+              .filter { name in !name.hasPrefix(".") && !(t.exclude ?? []).contains { name.hasSuffix($0) } }
+            corpus += files.map { URL(fileURLWithPath: path).appendingPathComponent($0) }
+          } else {
+            corpus.append(URL(fileURLWithPath: path))
+          }
         }
         let choice: TextTokenizerChoice = t.tokenizer == "char" ? .characters : .file(URL(fileURLWithPath: t.tokenizer))
         var o = TextDatasetOptions(corpus: corpus, tokenizer: choice, length: t.length, output: run.data,

@@ -117,11 +117,14 @@ public struct SyntheticSpec: Codable, Sendable {
 /// current directory.
 public struct TextSpec: Codable, Sendable {
   public var corpus: [String]
+  /// File names ending with any of these are left out of folders (e.g. a second edition of the
+  /// same texts, which would leak between training and validation documents).
+  public var exclude: [String]?
   /// "char", or a tokenizer path.
   public var tokenizer: String
   public var length: Int
   public var validationFraction: Double?
-  enum CodingKeys: String, CodingKey { case corpus, tokenizer, length, validationFraction = "validation_fraction" }
+  enum CodingKeys: String, CodingKey { case corpus, exclude, tokenizer, length, validationFraction = "validation_fraction" }
 }
 
 /// The architecture part of a network config; vocabulary, mask and length come from the data.
