@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distill
 import Checkpoints
 import Foundation
 import Networks
@@ -58,8 +59,11 @@ struct ExportCommand: ParsableCommand {
       Hydra structure) and DIR/README.md (a model card with sizes, provenance, SHA-256 and loading code).
       """)
 
-  @Argument(help: "A model folder (config.json + model.safetensors).")
+  @Argument(help: "A model folder (config.json + model.safetensors), or a run folder with --round.")
   var model: String
+
+  @Option(help: "Export the student of this SDTT round of the run folder given as argument (its trade-off rows go in the model card).")
+  var round: Int?
 
   @Option(help: "The folder to write (created if needed).")
   var out: String
@@ -80,6 +84,16 @@ struct ExportCommand: ParsableCommand {
   var json = false
 
   func run() throws {
+    if let round {
+      try reportingErrors {
+        let run = RunFolder(root: URL(fileURLWithPath: model))
+        let recipe = try? JSONDecoder().decode(Recipe.self, from: Data(contentsOf: run.recipeCopy))
+        let report = try? JSONDecoder().decode(RunReport.Document.self, from: Data(contentsOf: run.reportJSON))
+        let out = try MainJob.exportStudent(round: round, run: run, report: report, recipe: recipe, to: URL(fileURLWithPath: self.out))
+        print("exported the round-\(round) student of \(run.root.path) to \(out.path)" + (report == nil ? " (no report.json yet: the card has no trade-off rows)" : ""))
+      }
+      return
+    }
     let summary = try reportingErrors { () throws -> ExportSummary in
       var card = ModelCard(title: title, source: source)
       if let table {

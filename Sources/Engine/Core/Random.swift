@@ -119,11 +119,6 @@ public struct CounterRandom: Sendable {
     // 23 random bits as the mantissa of a float in [1, 2), minus 1 (no int→float conversion).
     return unsafeBitCast((x &>> 9) | 0x3F80_0000, to: SIMD16<Float>.self) - 1
   }
-
-  /// The i-th uniform (the same value `uniform16` gives for that index).
-  @inline(__always) public func uniform(_ i: Int) -> Float {
-    uniform16(i)[0]
-  }
 }
 
 extension UInt64 {

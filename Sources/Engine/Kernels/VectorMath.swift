@@ -30,29 +30,6 @@ typealias IVec = SIMD16<Int32>
   return result
 }
 
-/// ln(x) for x > 0 (Cephes-style: exponent split + degree-8 polynomial on [√½, √2)).
-@inline(__always) func vlog(_ x: Vec) -> Vec {
-  let bits = unsafeBitCast(vmax(x, Vec(repeating: Float.leastNormalMagnitude)), to: IVec.self)
-  // Biased exponent (0...254) to float by the 2^23 trick, then unbias.
-  var e = unsafeBitCast((bits &>> 23) | 0x4B00_0000, to: Vec.self) - (8_388_608.0 + 127)
-  var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F80_0000, to: Vec.self)  // [1, 2)
-  let big = m .> Vec(repeating: 1.414_213_56)
-  m.replace(with: m * 0.5, where: big)
-  e.replace(with: e + 1, where: big)
-  let f = m - 1
-  var p = Vec(repeating: 7.037_683_629_2e-2)
-  p = p * f - 1.151_461_031_0e-1
-  p = p * f + 1.167_699_874_0e-1
-  p = p * f - 1.242_014_084_6e-1
-  p = p * f + 1.424_932_278_7e-1
-  p = p * f - 1.666_805_766_5e-1
-  p = p * f + 2.000_071_476_5e-1
-  p = p * f - 2.499_999_399_3e-1
-  p = p * f + 3.333_333_117_4e-1
-  let f2 = f * f
-  return f + f2 * (f * p - 0.5) + e * 0.693_147_180_56
-}
-
 @inline(__always) func vsigmoid(_ x: Vec) -> Vec { 1 / (1 + vexp(-x)) }
 
 @inline(__always) func loadVec(_ p: UnsafePointer<Float>) -> Vec {
