@@ -20,6 +20,10 @@ public struct Distillation {
 
   public init(recipe: Recipe, run: RunFolder, dataset: TokenDataset, log: @escaping (String) -> Void) throws {
     guard let spec = recipe.distill else { throw RecipeError.invalid(recipe.name, "has no 'distill' section") }
+    let v = dataset.modelVocabularySize
+    guard spec.topK <= v else {
+      throw RecipeError.invalid("distill", "top_k = \(spec.topK) exceeds the vocabulary (V = \(v) with the mask; a target holds at most V − 1 = \(v - 1) tokens)")
+    }
     self.recipe = recipe
     self.spec = spec
     self.run = run
@@ -50,11 +54,6 @@ public struct Distillation {
   }
 
   public func distill() throws -> [RoundTiming] {
-    let teacherConfig = try ModelFolder.readConfig(teacherFolder(round: 1).appendingPathComponent(ModelFolder.configFile))
-    guard spec.topK >= 1 else { throw RecipeError.invalid("distill", "top_k must be ≥ 1") }
-    guard spec.topK <= teacherConfig.vocabSize - 1 || spec.topK == teacherConfig.vocabSize else {
-      throw RecipeError.invalid("distill", "top_k = \(spec.topK) exceeds the \(teacherConfig.vocabSize - 1) tokens a target can hold (V − 1)")
-    }
     var timings: [RoundTiming] = []
     for r in 1...spec.rounds {
       let steps = spec.studentSteps(round: r)
@@ -158,6 +157,9 @@ public struct Distillation {
     let previous = r == 1 ? nil : run.student(round: r - 1).appendingPathComponent("checkpoint.safetensors")
     let task = DistillationTask(source: reader, divergence: spec.divergence, leaky: spec.leakyNormalization)
     let trainer = try Trainer(network: start, settings: settings, task: task, directory: dir, startFrom: previous)
+    // With EMA as the next teacher the student also continues from its EMA, as the reference's
+    // use_ema_on_growth does (teacher and student start each round from the same weights).
+    trainer.continueFromAverage = spec.nextTeacher == .ema
     trainer.label = "round \(r) student"
     trainer.log = log
     _ = try trainer.run()

@@ -21,9 +21,10 @@ public enum MainJob {
     try run.create()
     try checkRecipeCopy(recipe, run: run)
     let dataset = try DataPreparation.prepare(recipe, run: run, log: log)
+    // Checked against the data before any training, so an impossible recipe fails at once.
+    let distillation = try Distillation(recipe: recipe, run: run, dataset: dataset, log: log)
     _ = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: log)
     _ = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: log)
-    let distillation = try Distillation(recipe: recipe, run: run, dataset: dataset, log: log)
     let timings = try distillation.distill()
     let report = RunReport(recipe: recipe, run: run, dataset: dataset, log: log)
     let doc = try report.write(timings: timings)

@@ -1,3 +1,4 @@
+import Foundation
 import Engine
 import Networks
 
@@ -11,17 +12,28 @@ public struct AdamWSettings: Codable, Equatable, Sendable {
   public var eps: Float = 1e-8
   public var weightDecay: Float = 0
   public var clipNorm: Float = 1.0
+  /// After warm-up: constant (the released configs), or a cosine decay to `minRatio`·lr over
+  /// `decaySteps` steps (a better-converged model in a short budget).
+  public var schedule: Schedule = .constant
+  public var decaySteps: Int = 0
+  public var minRatio: Float = 0.1
 
-  public init(learningRate: Float = 3e-4, warmupSteps: Int = 2500, weightDecay: Float = 0, clipNorm: Float = 1.0) {
+  public enum Schedule: String, Codable, Sendable { case constant, cosine }
+
+  public init(learningRate: Float = 3e-4, warmupSteps: Int = 2500, weightDecay: Float = 0, clipNorm: Float = 1.0,
+              schedule: Schedule = .constant, decaySteps: Int = 0, minRatio: Float = 0.1) {
     self.learningRate = learningRate
     self.warmupSteps = warmupSteps
     self.weightDecay = weightDecay
     self.clipNorm = clipNorm
+    self.schedule = schedule
+    self.decaySteps = decaySteps
+    self.minRatio = minRatio
   }
 
   enum CodingKeys: String, CodingKey {
     case learningRate = "lr", warmupSteps = "warmup_steps", beta1 = "beta1", beta2 = "beta2", eps
-    case weightDecay = "weight_decay", clipNorm = "clip_norm"
+    case weightDecay = "weight_decay", clipNorm = "clip_norm", schedule, decaySteps = "decay_steps", minRatio = "min_lr_ratio"
   }
 
   public init(from decoder: Decoder) throws {
@@ -33,12 +45,18 @@ public struct AdamWSettings: Codable, Equatable, Sendable {
     eps = try c.decodeIfPresent(Float.self, forKey: .eps) ?? 1e-8
     weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? 0
     clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm) ?? 1.0
+    schedule = try c.decodeIfPresent(Schedule.self, forKey: .schedule) ?? .constant
+    decaySteps = try c.decodeIfPresent(Int.self, forKey: .decaySteps) ?? 0
+    minRatio = try c.decodeIfPresent(Float.self, forKey: .minRatio) ?? 0.1
   }
 
-  /// Learning rate at optimizer step `step` (1-based): linear warm-up, then constant
-  /// (PyTorch's LambdaLR with min(1, step/warmup) evaluated before the step).
+  /// Learning rate at optimizer step `step` (1-based): linear warm-up (PyTorch's LambdaLR with
+  /// min(1, step/warmup) evaluated before the step), then constant or cosine-decayed.
   public func learningRate(at step: Int) -> Float {
-    warmupSteps <= 0 ? learningRate : learningRate * min(1, Float(step) / Float(warmupSteps))
+    if warmupSteps > 0 && step < warmupSteps { return learningRate * Float(step) / Float(warmupSteps) }
+    guard schedule == .cosine, decaySteps > 0 else { return learningRate }
+    let progress = min(1, Float(step - warmupSteps) / Float(decaySteps))
+    return learningRate * (minRatio + (1 - minRatio) * 0.5 * (1 + cosf(Float.pi * progress)))
   }
 }
 

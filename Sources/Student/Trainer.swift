@@ -31,6 +31,10 @@ public final class Trainer {
   public var label = "pretrain"
   /// Where progress lines go (standard error by default).
   public var log: (String) -> Void = ProgressMeter.standardError
+  /// When starting from `startFrom` (not when resuming from this directory's own checkpoint):
+  /// continue from that run's EMA weights instead of its raw ones, and restart the EMA from them
+  /// (the reference's `use_ema_on_growth`). Optimizer state and schedule carry on either way.
+  public var continueFromAverage = false
   /// Called with the step about to run; tests use it to inject faults (e.g. a diverged weight).
   public var beforeStep: ((Int) -> Void)?
 
@@ -105,6 +109,11 @@ public final class Trainer {
     } else {
       state.epoch = 0
       state.cursor = 0
+      if continueFromAverage {
+        network.parameters.copy(from: average.parameters)
+        ema.restore(updates: 0)
+        state.emaUpdates = 0
+      }
     }
     return state.step
   }

@@ -105,6 +105,19 @@ func finalWeights(_ dir: URL) throws -> [[Float]] {
     }
   }
 
+  /// A target size beyond the vocabulary is refused before anything is trained.
+  @Test func topKBeyondTheVocabularyIsRefused() throws {
+    if ProcessInfo.processInfo.environment[childRunVariable] != nil { return }
+    let dir = scratchDirectory("topk")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let url = dir.appendingPathComponent("r.json")
+    try Data(tinyRecipe.replacingOccurrences(of: "\"top_k\": 6", with: "\"top_k\": 100").utf8).write(to: url)
+    let recipe = try Recipe.load(url)
+    #expect { _ = try MainJob.run(recipe, folder: RunFolder(root: dir.appendingPathComponent("run")), log: { _ in }) }
+      throws: { "\($0)".contains("top_k = 100 exceeds the vocabulary") }
+    #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/teacher").path))
+  }
+
   /// An MDLM teacher goes through the same command.
   @Test func mdlmTeacherDistills() throws {
     if ProcessInfo.processInfo.environment[childRunVariable] != nil { return }
