@@ -164,6 +164,11 @@ def sigma_features(sigma):
 # Building blocks
 # --------------------------------------------------------------------------------------
 
+def _const(p, a):
+    """A fixed table in the working precision (that of the parameters)."""
+    return jnp.asarray(a, dtype=p["vocab_embed.embedding"].dtype)
+
+
 def linear(x, p, name, bias=True):
     y = x @ p[name + ".weight"].T
     if bias:
@@ -217,7 +222,7 @@ def attention(q, k, v, mask):
 
 
 def conditioning(p, sigma):
-    f = jnp.asarray(sigma_features(sigma))
+    f = _const(p, sigma_features(sigma))
     c = linear(f, p, "sigma_map.mlp.0")
     c = linear(silu(c), p, "sigma_map.mlp.2")
     return silu(c)  # [B, C]
@@ -271,7 +276,7 @@ def dit_forward(p, cfg, xt, sigma=None):
     dh = cfg["hidden_size"] // h
     sigma = np.zeros(B) if sigma is None else sigma
     c = conditioning(p, sigma)
-    cos, sin = (jnp.asarray(t)[None] for t in rotary_tables(dh, np.arange(L)))
+    cos, sin = (_const(p, t)[None] for t in rotary_tables(dh, np.arange(L)))
     x = p["vocab_embed.embedding"][xt]
     for i in range(cfg["n_blocks"]):
         x = self_block(p, f"blocks.{i}.", x, c, cos, sin, None, h, eps)
@@ -312,7 +317,7 @@ def group_swap(p, cfg, e, query_positions, extra, qcos, qsin, kcos, ksin, mask):
     B, Sq = query_positions.shape
     q = jnp.broadcast_to(p[g + "base_embedding"][None], (B, Sq, D))
     if "freqs" in mode:
-        q = q + jnp.asarray(position_sinusoids(D, query_positions))
+        q = q + _const(p, position_sinusoids(D, query_positions))
     if extra is not None:
         q = q + extra
     q = layer_norm(q, p[g + "pre_query_norm.weight"], p[g + "pre_query_norm.bias"], eps=1e-5)
@@ -342,7 +347,7 @@ def pgm_forward_train(p, cfg, x0, groups):
     dh = cfg["hidden_size"] // h
     c = conditioning(p, np.zeros(B))
     pos = np.broadcast_to(np.arange(L), (B, L))
-    cos, sin = (jnp.asarray(t) for t in rotary_tables(dh, pos))
+    cos, sin = (_const(p, t) for t in rotary_tables(dh, pos))
     g = jnp.asarray(groups)
     same = g[:, :, None] == g[:, None, :]
     other = ~same
@@ -371,8 +376,8 @@ def pgm_forward_infer(p, cfg, x, clean_positions, concrete_lengths, noisy_positi
     h = cfg["n_heads"]
     dh = cfg["hidden_size"] // h
     c = conditioning(p, np.zeros(B))
-    kcos, ksin = (jnp.asarray(t) for t in rotary_tables(dh, clean_positions))
-    qcos, qsin = (jnp.asarray(t) for t in rotary_tables(dh, noisy_positions))
+    kcos, ksin = (_const(p, t) for t in rotary_tables(dh, clean_positions))
+    qcos, qsin = (_const(p, t) for t in rotary_tables(dh, noisy_positions))
     real = jnp.arange(Lc)[None, :] < jnp.asarray(concrete_lengths)[:, None]  # [B, Lc]
     enc_mask = jnp.broadcast_to(real[:, None, :], (B, Lc, Lc))
     dec_mask = jnp.broadcast_to(real[:, None, :], (B, Lq, Lc))
@@ -406,7 +411,7 @@ def weight(t):
 def mdlm_token_loss(logits, xt, x0, t, mask_id):
     """MDLM ELBO per token (subs parameterisation)."""
     V = logits.shape[-1]
-    z = logits + jnp.where(jnp.arange(V) == mask_id, NEG_INF, 0.0)
+    z = jnp.where(jnp.arange(V) == mask_id, logits + NEG_INF, logits)  # mask logit += -1e6
     logp = jax.nn.log_softmax(z, axis=-1)
     lp = jnp.take_along_axis(logp, x0[..., None], axis=-1)[..., 0]
     # An unmasked position is a point mass on its own token: log p(x0) = 0 there.
@@ -426,19 +431,22 @@ def pgm_token_loss(logits, x0, groups, t, mask_id):
 
 def mdlm_loss(p, cfg, x0, xt, t):
     logits = dit_forward(p, cfg, xt)
-    tl = mdlm_token_loss(logits, jnp.asarray(xt), jnp.asarray(x0), jnp.asarray(t), cfg["mask_index"])
+    tl = mdlm_token_loss(logits, jnp.asarray(xt), jnp.asarray(x0), _const(p, t), cfg["mask_index"])
     return jnp.mean(tl), (logits, tl)
 
 
 def pgm_loss(p, cfg, x0, groups, t):
     logits = pgm_forward_train(p, cfg, x0, groups)
-    tl = pgm_token_loss(logits, jnp.asarray(x0), jnp.asarray(groups), jnp.asarray(t), cfg["mask_index"])
+    tl = pgm_token_loss(logits, jnp.asarray(x0), jnp.asarray(groups), _const(p, t), cfg["mask_index"])
     return jnp.mean(tl), (logits, tl)
 
 
-def train_outputs(params, cfg, x0, t, groups=None, xt=None):
-    """loss, logits, token_loss and d loss / d params (all float64 numpy)."""
-    p = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}
+def train_outputs(params, cfg, x0, t, groups=None, xt=None, dtype=np.float64):
+    """loss, logits, token_loss and d loss / d params (numpy, float64 by default).
+
+    dtype=np.float32 runs the same computation with float32 activations; make_cases uses it
+    only to estimate how far a float32 implementation may drift from the float64 values."""
+    p = {k: jnp.asarray(v, dtype=dtype) for k, v in params.items()}
     x0 = np.asarray(x0)
     t = np.asarray(t, dtype=np.float64)
     if cfg["kind"] == "mdlm":
@@ -454,7 +462,7 @@ def train_outputs(params, cfg, x0, t, groups=None, xt=None):
     }
 
 
-def infer_outputs(params, cfg, x, clean_positions, concrete_lengths, noisy_positions):
-    p = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}
+def infer_outputs(params, cfg, x, clean_positions, concrete_lengths, noisy_positions, dtype=np.float64):
+    p = {k: jnp.asarray(v, dtype=dtype) for k, v in params.items()}
     return np.asarray(pgm_forward_infer(p, cfg, np.asarray(x), np.asarray(clean_positions),
                                         np.asarray(concrete_lengths), np.asarray(noisy_positions)))
