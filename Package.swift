@@ -32,7 +32,7 @@ let package = Package(
     // Typed HDF5 files: datasets, chunking, compression, attributes, incremental appends.
     .target(name: "HDF5", dependencies: ["CHDF5"]),
     // Byte-level BPE (GPT-2, trained here) and character tokenizers.
-    .target(name: "Tokenizers", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+    .target(name: "Tokenizers", dependencies: ["Formats", .product(name: "Crypto", package: "swift-crypto")]),
     // The MDLM `DIT` and the partition `PartitionDIT`, with the reference's parameter names.
     .target(name: "Networks", dependencies: ["Engine"], swiftSettings: kernels),
     // Model folders (config.json + model.safetensors), training checkpoints, import and export.
@@ -61,7 +61,7 @@ let package = Package(
     .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: kernels),
     .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
     .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
-    .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
+    .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Formats", "Networks", "Tokenizers", "TestSupport"]),
     .testTarget(name: "CorpusTests", dependencies: ["Corpus", "HDF5", "Tokenizers", "Engine", "TestSupport"]),
     .testTarget(name: "TeacherTests", dependencies: ["Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],

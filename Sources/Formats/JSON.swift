@@ -227,9 +227,12 @@ struct JSONParser {
   }
 }
 
-enum JSONText {
-  /// `s` as a JSON string literal (quotes included), escaping only what JSON requires.
-  static func quoted(_ s: String) -> String {
+/// Writing JSON text by hand where the layout must be exact or stable (safetensors headers,
+/// tokenizer files in id order), which `JSONEncoder` does not promise.
+public enum JSONText {
+  /// `s` as a JSON string literal (quotes included), escaping only what JSON requires; other
+  /// characters are written as UTF-8.
+  public static func quoted(_ s: String) -> String {
     var out = "\""
     for scalar in s.unicodeScalars {
       switch scalar {

@@ -63,6 +63,14 @@ public enum SafeTensors {
   /// The 8-byte length followed by the space-padded JSON header.
   static func encodeHeader(_ tensors: [(name: String, tensor: TensorData)], metadata: [String: String]?,
                            file: String) throws -> [UInt8] {
+    try encodeHeader(layout: tensors.map { ($0.name, $0.tensor.dtype, $0.tensor.shape, $0.tensor.bytes.count) },
+                     metadata: metadata, file: file)
+  }
+
+  /// The header for tensors stored in the given order: `__metadata__` first with sorted keys, data
+  /// offsets relative to the data section, JSON padded with spaces to a multiple of 8.
+  static func encodeHeader(layout: [(name: String, dtype: DType, shape: [Int], byteCount: Int)],
+                           metadata: [String: String]?, file: String) throws -> [UInt8] {
     var members: [String] = []
     if let metadata {
       let items = metadata.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }
@@ -70,13 +78,13 @@ public enum SafeTensors {
     }
     var names = Set<String>()
     var offset = 0
-    for (name, tensor) in tensors {
+    for (name, dtype, shape, byteCount) in layout {
       guard name != "__metadata__" else { throw SafeTensorsError(file: file, tensor: name, reason: .reservedName) }
       guard names.insert(name).inserted else { throw SafeTensorsError(file: file, tensor: name, reason: .duplicateName) }
-      let end = offset + tensor.bytes.count
-      let shape = tensor.shape.map(String.init).joined(separator: ",")
-      members.append("\(JSONText.quoted(name)):{\"dtype\":\"\(tensor.dtype.safetensorsName)\","
-        + "\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+      let end = offset + byteCount
+      let dims = shape.map(String.init).joined(separator: ",")
+      members.append("\(JSONText.quoted(name)):{\"dtype\":\"\(dtype.safetensorsName)\","
+        + "\"shape\":[\(dims)],\"data_offsets\":[\(offset),\(end)]}")
       offset = end
     }
     var json = Array("{\(members.joined(separator: ","))}".utf8)

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// A character tokenizer: one id per Unicode scalar of its vocabulary (sorted by scalar value), then

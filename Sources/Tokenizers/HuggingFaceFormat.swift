@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// The Hugging Face / GPT-2 file formats for byte-level BPE: `vocab.json` + `merges.txt`, and the

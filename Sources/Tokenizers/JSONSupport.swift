@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// A parsed JSON value, for the loosely structured parts of tokenizer files (pre-tokeniser and
@@ -36,30 +37,6 @@ indirect enum JSONValue: Decodable, Equatable {
   }
 }
 
-/// Writing JSON text by hand: the tokenizer files are large, and their layout should be stable
-/// (entries in id order), which `JSONEncoder` does not promise for dictionaries.
-enum JSONText {
-  /// A JSON string literal. Non-ASCII characters are written as UTF-8, control characters escaped.
-  static func quoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      case _ where scalar.value < 0x20:
-        let hex = String(scalar.value, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      default:
-        out.unicodeScalars.append(scalar)
-      }
-    }
-    out += "\""
-    return out
-  }
-}
 
 /// Small file helpers with the module's error messages.
 enum FileIO {
