@@ -4,7 +4,17 @@
 /// the value and the derivative.
 extension Graph {
   public func gelu(_ x: Var) -> Var {
-    unaryActivation(x, forward: { v in v * vsigmoid(2 * geluU(v)) }, derivative: geluDerivative)
+    let y = Tensor(uninitialized: x.shape)
+    let xp = x.value.pointer, yp = y.pointer
+    Parallel.forRange(y.count, grain: 1 << 14) { r in geluForwardKernel(r.count, xp + r.lowerBound, yp + r.lowerBound) }
+    return record(y, x) { g, dy in
+      let dx = Tensor(uninitialized: x.shape)
+      let dyp = dy.pointer, dxp = dx.pointer, xp = x.value.pointer
+      Parallel.forRange(dx.count, grain: 1 << 14) { r in
+        geluBackwardKernel(r.count, dyp + r.lowerBound, xp + r.lowerBound, dxp + r.lowerBound)
+      }
+      g.accumulate(x, dx, owned: true)
+    }
   }
 
   public func silu(_ x: Var) -> Var {

@@ -37,17 +37,13 @@ extension Graph {
           beta: 0, c: z.pointer, ldc: outF, precision: prec)
     let zp = z.pointer, yp = y.pointer, bp = b.value.pointer
     Parallel.forRange(n, grain: max(1, 16384 / outF)) { rows in
-      for r in rows {
-        let zr = zp + r * outF
-        mapVec2(outF, zr, bp, zr) { $0 + $1 }
-        mapVec(outF, zr, yp + r * outF) { v in v * vsigmoid(2 * geluU(v)) }
-      }
+      for r in rows { biasGELURow(outF, zp + r * outF, bp, yp + r * outF) }
     }
     return record(y, x, w, b) { g, dy in
       let dz = Tensor(uninitialized: shape)
       let dyp = dy.pointer, dzp = dz.pointer, zp = z.pointer
       Parallel.forRange(dz.count, grain: 1 << 14) { r in
-        mapVec2(r.count, dyp + r.lowerBound, zp + r.lowerBound, dzp + r.lowerBound) { d, v in d * geluDerivative(v) }
+        geluBackwardKernel(r.count, dyp + r.lowerBound, zp + r.lowerBound, dzp + r.lowerBound)
       }
       linearBackward(g, dz, x: x, w: w, b: b, rows: n, precision: prec)
     }

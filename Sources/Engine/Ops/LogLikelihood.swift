@@ -44,7 +44,13 @@ extension Graph {
           let w = weights[i] * scale
           if w == 0 { row.update(repeating: 0, count: v); continue }
           let zv = Vec(repeating: logNorm[i]), wv = Vec(repeating: -w)
-          mapVec(v, lp + i * v, row) { wv * vexp($0 - zv) }
+          var j = 0
+          let src = lp + i * v
+          while j < v {
+            let m = min(16, v - j)
+            store(wv * vexp((m == 16 ? loadVec(src + j) : loadPartial(src + j, m)) - zv), row + j, m)
+            j += 16
+          }
           if let excluded { row[excluded] = 0 }
           row[Int(targets[i])] += w
         }
