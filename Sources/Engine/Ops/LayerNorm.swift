@@ -40,6 +40,7 @@ extension Graph {
       // Pointers are re-derived from captured tensors: a pointer alone does not keep memory alive.
       let dyp = dy.pointer, sp = stats.pointer
       let dx = x.needsGradient ? Tensor(uninitialized: x.shape) : nil
+      let dxp = dx?.pointer
       // Per-chunk partial sums for the parameter gradients (rows are split across threads).
       let chunksMax = Parallel.workers
       let partW = Tensor.zeros([chunksMax, d]), partB = Tensor.zeros([chunksMax, d])
@@ -86,10 +87,10 @@ extension Graph {
             sumDxhatXhat += dxhat * xhat
             i += 16
           }
-          if let dx {
+          if let dxp {
             let m1 = Vec(repeating: sumDxhat.sum() / Float(d))
             let m2 = Vec(repeating: sumDxhatXhat.sum() / Float(d))
-            let dxr = dx.pointer + r * d
+            let dxr = dxp + r * d
             i = 0
             while i < d {
               let n = min(16, d - i)

@@ -41,10 +41,12 @@ extension Graph {
       let dop = dout.pointer
       let dbranch = branch.needsGradient ? Tensor(uninitialized: branch.shape) : nil
       let parts = Tensor.zeros([Parallel.workers, items, d])
+      // Raw pointers hoisted out of the loops: touching a tensor there retains its storage each time.
+      let dbp = dbranch?.pointer, partsp = parts.pointer
       let chunks = Parallel.forChunks(rows, grain: max(1, 8192 / d)) { c, range in
         for r in range {
           let item = r / rowsPerItem
-          let gr = gp + item * d, pg = parts.pointer + (c * items + item) * d
+          let gr = gp + item * d, pg = partsp + (c * items + item) * d
           var j = 0
           while j < d {
             let n = min(16, d - j), o = r * d + j
@@ -52,8 +54,8 @@ extension Graph {
             let mask = useDropout ? keep(base + o) : Vec(repeating: 1)
             let br = (n == 16 ? loadVec(bp + o) : loadPartial(bp + o, n)) * mask
             store((n == 16 ? loadVec(pg + j) : loadPartial(pg + j, n)) + dov * br, pg + j, n)
-            if let dbranch {
-              store(dov * (n == 16 ? loadVec(gr + j) : loadPartial(gr + j, n)) * mask, dbranch.pointer + o, n)
+            if let dbp {
+              store(dov * (n == 16 ? loadVec(gr + j) : loadPartial(gr + j, n)) * mask, dbp + o, n)
             }
             j += 16
           }
@@ -79,18 +81,20 @@ extension Graph {
       Vec(repeating: keepScale).replacing(with: 0, where: rng.uniform16(base + i) .< p)
     }
     let y = Tensor(uninitialized: x.shape)
+    let xp = x.value.pointer, yp = y.pointer
     var i = 0
     while i < n {
       let m = min(16, n - i)
-      store((m == 16 ? loadVec(x.value.pointer + i) : loadPartial(x.value.pointer + i, m)) * keep(i), y.pointer + i, m)
+      store((m == 16 ? loadVec(xp + i) : loadPartial(xp + i, m)) * keep(i), yp + i, m)
       i += 16
     }
     return record(y, x) { g, dy in
       let dx = Tensor(uninitialized: x.shape)
+      let dyp = dy.pointer, dxp = dx.pointer
       var i = 0
       while i < n {
         let m = min(16, n - i)
-        store((m == 16 ? loadVec(dy.pointer + i) : loadPartial(dy.pointer + i, m)) * keep(i), dx.pointer + i, m)
+        store((m == 16 ? loadVec(dyp + i) : loadPartial(dyp + i, m)) * keep(i), dxp + i, m)
         i += 16
       }
       g.accumulate(x, dx, owned: true)
