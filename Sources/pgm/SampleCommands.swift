@@ -179,7 +179,9 @@ struct BenchSampleCommand: ParsableCommand {
                  f.throughputRatio))
     print(String(format: "FLOP ratio %.2f (partition %.1f GFLOP, MDLM %.1f GFLOP per sample); 0.9 × that = %.2f",
                  f.flopRatio, f.pgmFLOPs / 1e9, f.mdlmFLOPs / 1e9, 0.9 * f.flopRatio))
-    print(String(format: "vs PyTorch on this machine kind (%.1f s / %.1f s): partition ×%.2f, MDLM ×%.2f",
-                 f.pytorchPgmLatencySeconds, f.pytorchMdlmLatencySeconds, f.pgmSpeedupOverPytorch, f.mdlmSpeedupOverPytorch))
+    if let p = f.pytorchPgmLatencySeconds, let m = f.pytorchMdlmLatencySeconds,
+       let ps = f.pgmSpeedupOverPytorch, let ms = f.mdlmSpeedupOverPytorch {
+      print(String(format: "vs PyTorch on this machine kind (%.1f s / %.1f s): partition ×%.2f, MDLM ×%.2f", p, m, ps, ms))
+    }
   }
 }
