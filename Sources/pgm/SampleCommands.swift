@@ -11,12 +11,10 @@ struct SampleCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sample",
     abstract: "Generate sequences from a model folder (partition sampler or MDLM ancestral sampling).",
-    discussion: """
-      Prints each sample's text (position 0, the BOS, left out) when DIR holds a tokenizer
-      (tokenizer.json, vocab.json + merges.txt, char-tokenizer.json or one *.tiktoken), else one line of
-      space-separated ids per sample. --ids-out writes every sample's ids, BOS included, as JSON lines.
-      Progress goes to standard error. The same --seed gives the same samples whatever --batch is.
-      """)
+    discussion: "Prints each sample's text (position 0, the BOS, left out) when DIR holds a tokenizer "
+      + "(tokenizer.json, vocab.json + merges.txt, char-tokenizer.json or one *.tiktoken), else one line of "
+      + "space-separated ids per sample. --ids-out writes every sample's ids, BOS included, as JSON lines. "
+      + "Progress goes to standard error. The same --seed gives the same samples whatever --batch is.")
 
   @Option(help: "Model folder: config.json and model.safetensors (and optionally a tokenizer).")
   var model: String
