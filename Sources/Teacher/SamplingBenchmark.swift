@@ -30,6 +30,9 @@ public struct SamplingBenchmark {
     public var pgmLatencyCPUSeconds: Double
     public var mdlmLatencyCPUSeconds: Double
     public var latencyCPURatio: Double
+    /// MDLM time / partition time of each interleaved batch-1 pair: with other processes on the
+    /// machine the spread of these says how far to trust `latency_ratio`.
+    public var latencyPairRatios: [Double]
     /// Batch `batch`: generated tokens (batch × L) per second, best run.
     public var pgmTokensPerSecond: Double
     public var mdlmTokensPerSecond: Double
@@ -58,7 +61,7 @@ public struct SamplingBenchmark {
       case pgmLatencySpread = "pgm_latency_spread", mdlmLatencySpread = "mdlm_latency_spread"
       case latencyRatio = "latency_ratio"
       case pgmLatencyCPUSeconds = "pgm_latency_cpu_s", mdlmLatencyCPUSeconds = "mdlm_latency_cpu_s"
-      case latencyCPURatio = "latency_cpu_ratio"
+      case latencyCPURatio = "latency_cpu_ratio", latencyPairRatios = "latency_pair_ratios"
       case pgmTokensPerSecond = "pgm_tokens_per_s", mdlmTokensPerSecond = "mdlm_tokens_per_s"
       case throughputRatio = "throughput_ratio"
       case pgmLatencyGFLOPs = "pgm_latency_gflops", mdlmLatencyGFLOPs = "mdlm_latency_gflops"
@@ -203,6 +206,7 @@ public struct SamplingBenchmark {
       latencyRatio: ml.seconds / pl.seconds,
       pgmLatencyCPUSeconds: pl.cpuSeconds, mdlmLatencyCPUSeconds: ml.cpuSeconds,
       latencyCPURatio: ml.cpuSeconds / pl.cpuSeconds,
+      latencyPairRatios: zip(latency.mdlm, latency.pgm).map { $0.seconds / $1.seconds },
       pgmTokensPerSecond: pgmTok, mdlmTokensPerSecond: mdlmTok, throughputRatio: pgmTok / mdlmTok,
       // The runs' own FLOPs (the passes actually made) over their wall time.
       pgmLatencyGFLOPs: pl.run.flops / pl.seconds / 1e9, mdlmLatencyGFLOPs: ml.run.flops / ml.seconds / 1e9,

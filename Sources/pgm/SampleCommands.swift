@@ -170,8 +170,8 @@ struct BenchSampleCommand: ParsableCommand {
     print(String(format: "latency (batch 1):  partition %.2f s (%.1f GFLOP/s, spread ×%.2f)   MDLM %.2f s (%.1f GFLOP/s, spread ×%.2f)   ratio %.2f",
                  f.pgmLatencySeconds, f.pgmLatencyGFLOPs, f.pgmLatencySpread, f.mdlmLatencySeconds,
                  f.mdlmLatencyGFLOPs, f.mdlmLatencySpread, f.latencyRatio))
-    print(String(format: "  CPU time: partition %.2f s, MDLM %.2f s, ratio %.2f", f.pgmLatencyCPUSeconds,
-                 f.mdlmLatencyCPUSeconds, f.latencyCPURatio))
+    print(String(format: "  CPU time: partition %.2f s, MDLM %.2f s, ratio %.2f; ratio of each pair: ", f.pgmLatencyCPUSeconds,
+                 f.mdlmLatencyCPUSeconds, f.latencyCPURatio) + f.latencyPairRatios.map { String(format: "%.2f", $0) }.joined(separator: ", "))
     print(String(format: "throughput (batch %d): partition %.0f tokens/s (%.1f GFLOP/s)   MDLM %.0f tokens/s (%.1f GFLOP/s)   ratio %.2f",
                  f.batch, f.pgmTokensPerSecond, f.pgmThroughputGFLOPs, f.mdlmTokensPerSecond, f.mdlmThroughputGFLOPs,
                  f.throughputRatio))
