@@ -167,9 +167,9 @@ struct BenchSampleCommand: ParsableCommand {
     if json { print(try Output.json(f)); return }
     print(String(format: "raw cblas_sgemm 2048³: %.1f GFLOP/s; load average %.2f before, %.2f after", f.sgemmGFLOPs,
                  f.loadAverageBefore, f.loadAverageAfter))
-    print(String(format: "latency (batch 1):  partition %.2f s (%.1f GFLOP/s, spread ×%.2f)   MDLM %.2f s (%.1f GFLOP/s, spread ×%.2f)   ratio %.2f",
+    print(String(format: "latency (batch 1):  partition %.2f s (%.1f GFLOP/s, spread ×%.2f)   MDLM %.2f s (%.1f GFLOP/s, spread ×%.2f)   ratio %.2f (median pair; best/best %.2f)",
                  f.pgmLatencySeconds, f.pgmLatencyGFLOPs, f.pgmLatencySpread, f.mdlmLatencySeconds,
-                 f.mdlmLatencyGFLOPs, f.mdlmLatencySpread, f.latencyRatio))
+                 f.mdlmLatencyGFLOPs, f.mdlmLatencySpread, f.latencyRatio, f.latencyBestRatio))
     print(String(format: "  CPU time: partition %.2f s, MDLM %.2f s, ratio %.2f; ratio of each pair: ", f.pgmLatencyCPUSeconds,
                  f.mdlmLatencyCPUSeconds, f.latencyCPURatio) + f.latencyPairRatios.map { String(format: "%.2f", $0) }.joined(separator: ", "))
     print(String(format: "throughput (batch %d): partition %.0f tokens/s (%.1f GFLOP/s)   MDLM %.0f tokens/s (%.1f GFLOP/s)   ratio %.2f",
