@@ -34,7 +34,7 @@ public struct MDLMSampler: Sampler {
   }
 
   public func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream, options: SamplingOptions,
-                       progress: ((Int) -> Void)? = nil) throws -> SamplingRun {
+                       progress: ((Int) -> Void)?) throws -> SamplingRun {
     try runInBatches(prefixes: prefixes, steps: steps, rng: &rng, options: options, config: config,
                      progress: progress) { batch, streams in
       sampleBatch(prefixes: batch, streams: &streams, steps: steps, options: options)

@@ -16,7 +16,7 @@ public struct PartitionSampler: Sampler {
   public init(network: PartitionDIT) { self.network = network }
 
   public func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream, options: SamplingOptions,
-                       progress: ((Int) -> Void)? = nil) throws -> SamplingRun {
+                       progress: ((Int) -> Void)?) throws -> SamplingRun {
     if options.schedule == .uniform && steps >= 1 && config.length % steps != 0 {
       throw SamplingError.stepsDoNotDivideLength(length: config.length, steps: steps)
     }

@@ -19,6 +19,12 @@ public protocol Sampler {
 }
 
 extension Sampler {
+  /// One sample per prefix, without progress reports.
+  public func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream,
+                       options: SamplingOptions) throws -> SamplingRun {
+    try generate(prefixes: prefixes, steps: steps, rng: &rng, options: options, progress: nil)
+  }
+
   /// `count` samples conditioned on `options.prefix` (at least the BOS).
   public func sample(count: Int, steps: Int, rng: inout RandomStream, options: SamplingOptions) throws -> [[Int32]] {
     try generate(count: count, steps: steps, rng: &rng, options: options).samples

@@ -100,4 +100,15 @@ import Testing
     #expect(counts[2] == 0 && counts[3] == 0 && counts[4] == 0)
     #expect(Frequencies.worstDeviation(counts: counts, expected: [0.25, 0.75, 0, 0, 0]) < 4.5)
   }
+
+  /// A nucleus that holds only the mask token would leave nothing once the mask is removed (the
+  /// reference produces NaNs); the row is then drawn unfiltered.
+  @Test func nucleusOfOnlyTheMaskFallsBackToTheFullRow() {
+    let logits = [0.01, 0.02, 0.02, 0.95].map { Float(log($0)) }
+    #expect(Categorical.nucleus(logits: logits, topP: 0.9) == [3])
+    let drawer = TokenDrawer(vocabularySize: 4, maskIndex: 3, topP: 0.9, nucleusSeesMaskLogit: true)
+    var rng = RandomStream(seed: 2)
+    let draws = (0..<20_000).map { _ in logits.withUnsafeBufferPointer { drawer.draw($0.baseAddress!, greedy: false, rng: &rng) } }
+    #expect(Frequencies.worstDeviation(counts: Frequencies.counts(draws, size: 4), expected: [0.2, 0.4, 0.4, 0]) < 4.5)
+  }
 }

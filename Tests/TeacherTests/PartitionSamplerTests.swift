@@ -186,6 +186,12 @@ import Testing
         #expect(passes.map { $0.counts[1] } == [4, 3, 4, 3])
       }
     }
+    // The public per-row API: each row keeps its own prefix.
+    var rng = RandomStream(seed: 3)
+    let rows = try PartitionSampler(network: net).generate(prefixes: [[0, 1], [0], [0, 2, 3]], steps: 4, rng: &rng,
+                                                           options: SamplingOptions(bos: 0, batchSize: 3)).samples
+    #expect(rows[0].prefix(2) == [0, 1] && rows[1][0] == 0 && rows[2].prefix(3) == [0, 2, 3])
+    #expect(rows.allSatisfy { $0.count == 16 && !$0.contains(11) })
     // A prefix filling the whole sequence leaves nothing to sample.
     let full = (0..<16).map { Int32($0 % 11) }
     let (outcome, passes) = Self.trace(net, prefixes: [full], steps: 4, options: SamplingOptions(bos: 0), seed: 1)
