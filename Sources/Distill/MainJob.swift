@@ -80,14 +80,7 @@ public enum MainJob {
                                              markdown: ModelCard.table(header: header, rows: table)))
     }
     _ = try ModelExport.write(modelFolder: source, to: destination, card: card)
-    for name in ["tokenizer"] {
-      let tok = source.appendingPathComponent(name)
-      if FileManager.default.fileExists(atPath: tok.path) {
-        let dst = destination.appendingPathComponent(name)
-        try? FileManager.default.removeItem(at: dst)
-        try FileManager.default.copyItem(at: tok, to: dst)
-      }
-    }
+    try Pretraining.copyTokenizer(source, into: destination)
     return destination
   }
 }

@@ -61,17 +61,20 @@ public enum Pretraining {
     p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
   }
 
+  /// Tokenizer files travel with a model (beside config.json, as Hugging Face folders have them),
+  /// so that `pgm sample` decodes text.
+  static let tokenizerFileNames: Set<String> = ["tokenizer.json", "vocab.json", "merges.txt", "char-tokenizer.json"]
+
   static func copyTokenizer(_ source: URL, into dir: URL) throws {
     let fm = FileManager.default
     var isDir: ObjCBool = false
     guard fm.fileExists(atPath: source.path, isDirectory: &isDir) else { return }
     let files = isDir.boolValue ? try fm.contentsOfDirectory(at: source, includingPropertiesForKeys: nil) : [source]
-    let tokDir = dir.appendingPathComponent("tokenizer")
-    try fm.createDirectory(at: tokDir, withIntermediateDirectories: true)
-    for f in files where !f.lastPathComponent.hasPrefix(".") {
-      let dst = tokDir.appendingPathComponent(f.lastPathComponent)
+    for f in files where tokenizerFileNames.contains(f.lastPathComponent) || f.pathExtension == "tiktoken" {
+      let dst = dir.appendingPathComponent(f.lastPathComponent)
       try? fm.removeItem(at: dst)
       try fm.copyItem(at: f, to: dst)
     }
   }
+
 }
