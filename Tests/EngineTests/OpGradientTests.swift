@@ -3,6 +3,18 @@ import Testing
 
 /// Finite-difference checks of every op's backward.
 @Suite struct OpGradientTests {
+  /// Few-row products take their own kernel (no packing): the same values as a large batch.
+  @Test func fewRowLinearMatchesTheBatchedProduct() {
+    let w = randomTensor([300, 70], seed: 50), x = randomTensor([40, 70], seed: 51), bias = randomTensor([300], seed: 52)
+    let g = Graph(recording: false)
+    let all = g.linear(g.constant(x), g.constant(w), g.constant(bias)).value.toArray()
+    for rows in [1, 3, 4, 7, 8] {
+      let part = g.linear(g.constant(x.rows(0..<rows)), g.constant(w), g.constant(bias)).value.toArray()
+      let worst = zip(part, all.prefix(rows * 300)).map { abs($0 - $1) }.max()!
+      #expect(worst < 1e-5, "\(rows) rows: \(worst)")
+    }
+  }
+
   @Test func linearWithAndWithoutBias() {
     checkGradients([randomTensor([2, 3, 5], seed: 1), randomTensor([4, 5], seed: 2), randomTensor([4], seed: 3)]) { g, v in
       g.linear(v[0], v[1], v[2])

@@ -31,6 +31,12 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
   }
+  // A few rows times a transposed weight (a linear layer on a handful of tokens, as the sampler's
+  // decoder queries): OpenBLAS would repack the whole weight for them; one pass over it is faster.
+  if !transA && transB && m <= 8 && !insideItemRegion {
+    smallRowsTimesTransposed(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    return
+  }
   let workers = Parallel.workers
   // Large products are split in row (or column) blocks, one single-threaded call per worker;
   // blocks are multiples of 16 so every call keeps whole micro-tiles.
@@ -50,6 +56,41 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
       call(m, hi - lo, a, transB ? b + lo * ldb : b + lo, c + lo)
     }
   }
+}
+
+/// C[m×n] = alpha·A·Bᵀ + beta·C for m ≤ 8 rows, B stored [n×k]: each row of B is read once and
+/// dotted with every row of A (which stay in cache), four rows of A per pass over the row of B.
+func smallRowsTimesTransposed(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                              b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+  @inline(__always) func finish(_ i: Int, _ j: Int, _ sum: Float) {
+    let o = i * ldc + j
+    c[o] = beta == 0 ? alpha * sum : alpha * sum + beta * c[o]
+  }
+  let body: (Range<Int>) -> Void = { cols in
+    for j in cols {
+      let bj = b + j * ldb
+      var i = 0
+      while i + 4 <= m {
+        let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda
+        var s0 = Vec(), s1 = Vec(), s2 = Vec(), s3 = Vec()
+        var t = 0
+        while t + 16 <= k {
+          let w = loadVec(bj + t)
+          s0 += loadVec(a0 + t) * w; s1 += loadVec(a1 + t) * w; s2 += loadVec(a2 + t) * w; s3 += loadVec(a3 + t) * w
+          t += 16
+        }
+        var r0 = s0.sum(), r1 = s1.sum(), r2 = s2.sum(), r3 = s3.sum()
+        while t < k { let w = bj[t]; r0 += a0[t] * w; r1 += a1[t] * w; r2 += a2[t] * w; r3 += a3[t] * w; t += 1 }
+        finish(i, j, r0); finish(i + 1, j, r1); finish(i + 2, j, r2); finish(i + 3, j, r3)
+        i += 4
+      }
+      while i < m {
+        finish(i, j, dotVec(k, a + i * lda, bj))
+        i += 1
+      }
+    }
+  }
+  if m * n * k >= 1 << 18 { Parallel.forRange(n, grain: 32, body) } else { body(0..<n) }
 }
 
 /// The same product with float64 operands and accumulation, rounded to float32 once at the end.

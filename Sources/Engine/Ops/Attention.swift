@@ -77,23 +77,29 @@ extension Graph {
                heads: heads, headDim: dh, positions: keyPositions?.values, inverse: false)
 
     let out = Tensor(uninitialized: [b, lq, d])
-    // Probabilities: kept for backward when recording, else one scratch matrix per worker.
-    let probs = keep ? Tensor(uninitialized: [b, heads, lq, lk]) : Tensor(uninitialized: [Parallel.workers, lq, lk])
+    // Probabilities: kept whole for backward when recording. Otherwise each work item is a block of
+    // query rows whose scores fit in L2 (a 1024×1024 score matrix is 4 MB; a 128-row block 0.5 MB),
+    // in one scratch matrix per worker.
+    let blockRows = keep ? lq : max(16, min(lq, (1 << 17) / max(lk, 1)))
+    let blocks = (lq + blockRows - 1) / blockRows
+    let probs = keep ? Tensor(uninitialized: [b, heads, lq, lk]) : Tensor(uninitialized: [Parallel.workers, blockRows, lk])
     let vw = v.width
     let vp = v.source.value.pointer + v.column, rqp = rq.pointer, rkp = rk.pointer, op = out.pointer
     let biasp = mask?.bias.pointer
-    Parallel.forEachItem(b * heads) { item in
-      let bi = item / heads, h = item % heads
-      let p = probs.pointer + (keep ? item : item % Parallel.workers) * lq * lk
-      sgemm(transA: false, transB: true, m: lq, n: lk, k: dh, alpha: scale, a: rqp + bi * lq * d + h * dh, lda: d,
+    Parallel.forEachItem(b * heads * blocks) { item in
+      let block = item % blocks, bh = item / blocks
+      let bi = bh / heads, h = bh % heads
+      let q0 = block * blockRows, rows = min(blockRows, lq - q0)
+      let p = keep ? probs.pointer + bh * lq * lk : probs.pointer + (item % Parallel.workers) * blockRows * lk
+      sgemm(transA: false, transB: true, m: rows, n: lk, k: dh, alpha: scale, a: rqp + (bi * lq + q0) * d + h * dh, lda: d,
             b: rkp + bi * lk * d + h * dh, ldb: d, beta: 0, c: p, ldc: lk, precision: prec, insideItemRegion: true)
-      for i in 0..<lq {
+      for i in 0..<rows {
         let row = p + i * lk
-        if let biasp { mapVec2(lk, row, biasp + (bi * lq + i) * lk, row) { $0 + $1 } }
+        if let biasp { mapVec2(lk, row, biasp + (bi * lq + q0 + i) * lk, row) { $0 + $1 } }
         softmaxRow(row, row, lk, log: false)
       }
-      sgemm(transA: false, transB: false, m: lq, n: dh, k: lk, a: p, lda: lk, b: vp + bi * lk * vw + h * dh,
-            ldb: vw, beta: 0, c: op + bi * lq * d + h * dh, ldc: d, precision: prec, insideItemRegion: true)
+      sgemm(transA: false, transB: false, m: rows, n: dh, k: lk, a: p, lda: lk, b: vp + bi * lk * vw + h * dh,
+            ldb: vw, beta: 0, c: op + (bi * lq + q0) * d + h * dh, ldc: d, precision: prec, insideItemRegion: true)
     }
     guard keep else { return Var(value: out, id: -1) }
 
