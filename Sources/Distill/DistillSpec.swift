@@ -11,6 +11,8 @@ public struct DistillSpec: Codable, Sendable {
   /// Teacher steps per student step.
   public var k: Int = 2
   public var spacing: TeacherSpacing = .even
+  /// Where target times are drawn: `uniform` (papers) or `student_grid` (the student's sampling times).
+  public var times: TargetTimes = .uniform
   /// Clean sequences whose targets are generated per round (each gets one t and one mask).
   public var targetsPerRound: Int
   /// Top-K log-probabilities stored per masked position (plus the tail mass); K ≥ V−1 is exact.
@@ -29,7 +31,7 @@ public struct DistillSpec: Codable, Sendable {
   public var evaluate: WeightChoice = .ema
 
   enum CodingKeys: String, CodingKey {
-    case rounds, s0, k, spacing, targetsPerRound = "targets_per_round", topK = "top_k", divergence
+    case rounds, s0, k, spacing, times, targetsPerRound = "targets_per_round", topK = "top_k", divergence
     case leakyNormalization = "leaky_normalization", student, start, nextTeacher = "next_teacher", evaluate
   }
 
@@ -39,6 +41,7 @@ public struct DistillSpec: Codable, Sendable {
     s0 = try c.decode(Int.self, forKey: .s0)
     k = try c.decodeIfPresent(Int.self, forKey: .k) ?? 2
     spacing = try c.decodeIfPresent(TeacherSpacing.self, forKey: .spacing) ?? .even
+    times = try c.decodeIfPresent(TargetTimes.self, forKey: .times) ?? .uniform
     targetsPerRound = try c.decode(Int.self, forKey: .targetsPerRound)
     topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? 64
     divergence = try c.decodeIfPresent(Divergence.self, forKey: .divergence) ?? .reverseKL

@@ -85,11 +85,13 @@ public struct Distillation {
   // MARK: targets
 
   func header(round r: Int, teacherSHA: String, vocabSize: Int, maskId: Int) -> TargetStore.Header {
-    TargetStore.Header(round: r, dt: dt(round: r), k: spec.k, spacing: spec.spacing, topK: spec.topK, vocabSize: vocabSize,
+    var h = TargetStore.Header(round: r, dt: dt(round: r), k: spec.k, spacing: spec.spacing, topK: spec.topK, vocabSize: vocabSize,
                        maskId: maskId, length: dataset.length, seed: recipe.seed(for: "targets-\(r)"),
                        teacherSHA256: teacherSHA, leaky: spec.leakyNormalization, timeEpsilon: 1e-5,
                        rowsPlanned: spec.targetsPerRound, batchRows: targetBatchRows,
                        entryChunk: 1024)
+    h.times = spec.times
+    return h
   }
 
   var targetBatchRows: Int { min(64, spec.targetsPerRound) }
@@ -113,8 +115,9 @@ public struct Distillation {
       return
     }
     if writer.committedRows > 0 { log("round \(r): resuming target generation at row \(writer.committedRows)") }
-    let settings = TeacherSettings(steps: spec.k, dt: h.dt, spacing: spec.spacing, leaky: spec.leakyNormalization,
+    var settings = TeacherSettings(steps: spec.k, dt: h.dt, spacing: spec.spacing, leaky: spec.leakyNormalization,
                                    topK: spec.topK)
+    settings.targetTimes = spec.times
     // Clean rows: a seeded permutation of the training split, repeated if the round needs more.
     var order = RandomStream(seed: h.seed).derive("rows")
     let perm = order.permutation(dataset.rowCount(.train))

@@ -14,6 +14,14 @@ public enum ModelEvaluation {
     enum CodingKeys: String, CodingKey { case model, valNLL = "val_nll", valPPL = "val_ppl", rows }
   }
 
+  /// The evaluator trained in the model's run folder, when the model was saved before it existed
+  /// (`pgm pretrain` trains the teacher first, then the evaluator).
+  static func runEvaluator(_ provenance: ModelProvenance?) -> String? {
+    guard let run = provenance?.run else { return nil }
+    let model = URL(fileURLWithPath: run).appendingPathComponent("evaluator/model")
+    return FileManager.default.fileExists(atPath: model.appendingPathComponent("config.json").path) ? model.path : nil
+  }
+
   public static func run(model dir: URL, steps: [Int], samples: Int, batch: Int, seed: UInt64, data: URL?,
                          evaluator: URL?, schedule: PartitionSchedule, log: @escaping (String) -> Void) throws -> Result {
     let network = try ModelFolder.load(dir)
@@ -28,7 +36,7 @@ public enum ModelEvaluation {
     var measure: QualityMeasure = .none
     if dataset.attributes.kind == .synthetic {
       measure = .markov(try dataset.markovSource())
-    } else if let e = evaluator?.path ?? provenance?.evaluator {
+    } else if let e = evaluator?.path ?? provenance?.evaluator ?? runEvaluator(provenance) {
       guard let ar = try ModelFolder.load(URL(fileURLWithPath: e)) as? DIT, ar.config.kind == .ar else {
         throw RecipeError.invalid("eval", "\(e) is not an autoregressive evaluator")
       }

@@ -32,6 +32,7 @@ public enum TargetStore {
     public var dt: Double
     public var k: Int
     public var spacing: TeacherSpacing
+    public var times: TargetTimes = .uniform
     public var topK: Int
     public var vocabSize: Int
     public var maskId: Int
@@ -60,6 +61,7 @@ public enum TargetStore {
       try a.set("length", length); try a.set("seed", Int64(bitPattern: seed)); try a.set("teacher_sha256", teacherSHA256)
       try a.set("leaky", leaky ? 1 : 0); try a.set("time_epsilon", timeEpsilon); try a.set("rows_planned", rowsPlanned)
       try a.set("batch_rows", batchRows); try a.set("entry_chunk", entryChunk)
+      try a.set("times", times.rawValue)
     }
 
     static func read(_ a: H5Attributes, path: String) throws -> Header {
@@ -71,13 +73,21 @@ public enum TargetStore {
       guard let spacing = TeacherSpacing(rawValue: try a.string("spacing")) else {
         throw TargetStoreError.notTargets(path, "unknown spacing")
       }
-      return Header(round: Int(try a.int64("round")), dt: try a.double("dt"), k: Int(try a.int64("k")), spacing: spacing,
+      // Files written before the `times` attribute existed drew times uniformly.
+      var times = TargetTimes.uniform
+      if try a.contains("times") {
+        guard let t = TargetTimes(rawValue: try a.string("times")) else { throw TargetStoreError.notTargets(path, "unknown times") }
+        times = t
+      }
+      var header = Header(round: Int(try a.int64("round")), dt: try a.double("dt"), k: Int(try a.int64("k")), spacing: spacing,
                     topK: Int(try a.int64("top_k")), vocabSize: Int(try a.int64("vocab_size")),
                     maskId: Int(try a.int64("mask_id")), length: Int(try a.int64("length")),
                     seed: UInt64(bitPattern: try a.int64("seed")), teacherSHA256: try a.string("teacher_sha256"),
                     leaky: try a.int64("leaky") != 0, timeEpsilon: try a.double("time_epsilon"),
                     rowsPlanned: Int(try a.int64("rows_planned")), batchRows: Int(try a.int64("batch_rows")),
                     entryChunk: Int(try a.int64("entry_chunk")))
+      header.times = times
+      return header
     }
 
     /// The first field that differs, for error messages.
@@ -87,7 +97,7 @@ public enum TargetStore {
       }
       if vocabSize != other.vocabSize || maskId != other.maskId { return "vocabulary differs (V \(vocabSize) vs \(other.vocabSize))" }
       if length != other.length { return "sequence length differs (\(length) vs \(other.length))" }
-      if self != other { return "settings differ (round, dt, k, spacing, top_k, seed, normalisation or batch layout)" }
+      if self != other { return "settings differ (round, dt, k, spacing, times, top_k, seed, normalisation or batch layout)" }
       return nil
     }
   }

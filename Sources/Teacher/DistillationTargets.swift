@@ -11,6 +11,16 @@ public enum TeacherSpacing: String, Codable, Sendable {
   case reference
 }
 
+/// Where the times t of a round's targets are drawn (SPEC §6 draws them uniformly).
+public enum TargetTimes: String, Codable, Sendable {
+  /// t ~ U(ε, 1), antithetic over the batch: the papers.
+  case uniform
+  /// t on the grid the round's student samples on, 1 − j·k·dt for j = 0 … S−1 (stratified over
+  /// the batch): the only times at which the student is used, and at which the next round's
+  /// teacher steps are taken (its grid is a subset). Never a step with nothing left to reveal.
+  case studentGrid = "student_grid"
+}
+
 /// The settings of one round's teacher.
 public struct TeacherSettings: Sendable {
   /// Teacher steps per target (k).
@@ -24,6 +34,7 @@ public struct TeacherSettings: Sendable {
   public var topK: Int
   /// Sampling floor of SDTT times: t = (1 − ε)·u + ε.
   public var timeEpsilon: Double = 1e-5
+  public var targetTimes: TargetTimes = .uniform
 
   public init(steps: Int, dt: Double, spacing: TeacherSpacing = .even, leaky: Bool = false, topK: Int) {
     self.steps = steps; self.dt = dt; self.spacing = spacing; self.leaky = leaky; self.topK = topK
@@ -54,6 +65,14 @@ public enum TeacherTargets {
     return (0..<n).map { i in (1 - epsilon) * (r + Double(i) / Double(n)).truncatingRemainder(dividingBy: 1) + epsilon }
   }
 
+  /// Times on the student's grid 1 − j·Δ (Δ = k·dt, j = 0 … S−1 with S = round(1/Δ)), one random
+  /// offset then consecutive grid points, so a batch covers the grid evenly.
+  public static func gridTimes(_ n: Int, studentStep: Double, rng: inout RandomStream) -> [Double] {
+    let s = max(1, Int((1 / studentStep).rounded()))
+    let first = Int(rng.uniformDouble() * Double(s)) % s
+    return (0..<n).map { i in 1 - Double((first + i) % s) * studentStep }
+  }
+
   /// MDLM masking: each token becomes the mask with probability 1 − α(t).
   public static func mask(_ x0: TokenTensor, times: [Double], mask: Int32, rng: inout RandomStream) -> TokenTensor {
     var xt = x0
@@ -67,7 +86,9 @@ public enum TeacherTargets {
   /// Targets for the clean rows `x0` [B, L].
   public static func generate(teacher: DiffusionNetwork, clean x0: TokenTensor, settings: TeacherSettings,
                               rng: inout RandomStream, path: LogitPath = .packed) -> TargetBatch {
-    let t = times(x0.shape[0], epsilon: settings.timeEpsilon, rng: &rng)
+    let t = settings.targetTimes == .uniform
+      ? times(x0.shape[0], epsilon: settings.timeEpsilon, rng: &rng)
+      : gridTimes(x0.shape[0], studentStep: Double(settings.steps) * settings.dt, rng: &rng)
     let xt = mask(x0, times: t, mask: Int32(teacher.config.maskIndex), rng: &rng)
     let targets = run(teacher: teacher, inputs: xt, times: t, settings: settings, rng: &rng, path: path)
     return TargetBatch(inputs: xt, times: t, targets: targets)

@@ -113,6 +113,9 @@ func header(sha: String = "ab12", vocab: Int = 12, rows: Int = 40, batch: Int = 
     #expect { _ = try TargetWriter(path: path, header: header(sha: "ffff")) } throws: { "\($0)".contains("teacher weights differ") }
     #expect { _ = try TargetReader(path: path, expected: header(vocab: 13)) } throws: { "\($0)".contains("vocabulary") }
     #expect { _ = try TargetReader(path: path, expected: header(rows: 80)) } throws: { "\($0)".contains("settings differ") }
+    var grid = header()
+    grid.times = .studentGrid
+    #expect { _ = try TargetReader(path: path, expected: grid) } throws: { "\($0)".contains("settings differ") }
   }
 
   @Test func truncatedOrForeignFilesEndInAClearError() throws {

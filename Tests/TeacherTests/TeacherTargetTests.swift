@@ -118,4 +118,17 @@ func constantPredictor(_ logits: [Float], length: Int = 16) throws -> PartitionD
     let even = TeacherSettings(steps: 3, dt: 0.1, topK: 4).times(from: t)
     #expect(even.enumerated().allSatisfy { abs($1 - (t - Double($0) * 0.1)) < 1e-12 })
   }
+
+  /// `student_grid` times sit on the student's sampling grid 1 − j·k·dt and cover it evenly.
+  @Test func studentGridTimesCoverTheGrid() {
+    var rng = RandomStream(seed: 3)
+    let step = 2 * (1 - 1e-5) / 32  // round 1 of S0 = 32, k = 2: a 16-step student
+    let t = TeacherTargets.gridTimes(64, studentStep: step, rng: &rng)
+    let j = t.map { (1 - $0) / step }
+    #expect(j.allSatisfy { abs($0 - $0.rounded()) < 1e-9 && $0.rounded() >= 0 && $0.rounded() <= 15 })
+    var counts = [Int](repeating: 0, count: 16)
+    for x in j { counts[Int(x.rounded())] += 1 }
+    #expect(counts.allSatisfy { $0 == 4 })
+    #expect(t.allSatisfy { $0 > step / 2 }, "never a step with nothing left to reveal")
+  }
 }
