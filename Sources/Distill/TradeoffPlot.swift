@@ -12,7 +12,7 @@ public enum TradeoffPlot {
   static let palette = ["#1b1b1b", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
   public static func svg(series: [Series], metric: String, title: String) -> String {
-    let width = 960.0, height = 460.0, panelW = 400.0, panelH = 300.0, top = 60.0
+    let width = 1000.0, height = 460.0, panelW = 400.0, panelH = 300.0, top = 60.0
     let lefts = [70.0, 70.0 + panelW + 90.0]
     let all = series.flatMap(\.points)
     guard !all.isEmpty else { return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>" }
@@ -41,13 +41,10 @@ public enum TradeoffPlot {
         out += "<line x1=\"\(left - 4)\" x2=\"\(left + panelW)\" y1=\"\(py(v))\" y2=\"\(py(v))\" stroke=\"#eee\"/>"
         out += "<text x=\"\(left - 6)\" y=\"\(py(v) + 4)\" text-anchor=\"end\">\(format(v))</text>\n"
       }
-      // x ticks at powers of two
-      var e = ceil(range.0)
-      while e <= range.1 {
-        let x = pow(2, e)
+      // x ticks: powers of two for steps, 1-2-5 per decade for seconds (round numbers a reader can use)
+      for x in panel == 0 ? powersOfTwo(in: range) : oneTwoFive(in: range) {
         out += "<line x1=\"\(px(x))\" x2=\"\(px(x))\" y1=\"\(top)\" y2=\"\(top + panelH + 4)\" stroke=\"#eee\"/>"
         out += "<text x=\"\(px(x))\" y=\"\(top + panelH + 18)\" text-anchor=\"middle\">\(panel == 0 ? String(Int(x)) : format(x))</text>\n"
-        e += 1
       }
       let xLabel = panel == 0 ? "sampling steps (log scale)" : "seconds per sample (log scale)"
       out += "<text x=\"\(left + panelW / 2)\" y=\"\(top + panelH + 38)\" text-anchor=\"middle\">\(xLabel)</text>\n"
@@ -71,6 +68,21 @@ public enum TradeoffPlot {
       out += "<text x=\"\(x + 20)\" y=\"\(y - 4)\">\(escape(s.name))</text>\n"
     }
     return out + "</svg>\n"
+  }
+
+  /// 2^e inside a log2 range.
+  static func powersOfTwo(in range: (Double, Double)) -> [Double] {
+    stride(from: ceil(range.0), through: range.1, by: 1).map { pow(2, $0) }
+  }
+
+  /// 1, 2 and 5 × 10^e inside a log2 range.
+  static func oneTwoFive(in range: (Double, Double)) -> [Double] {
+    let lo = pow(2, range.0), hi = pow(2, range.1)
+    var ticks: [Double] = []
+    for e in Int(floor(log10(lo)))...Int(ceil(log10(hi))) {
+      for m in [1.0, 2, 5] where (lo...hi).contains(m * pow(10, Double(e))) { ticks.append(m * pow(10, Double(e))) }
+    }
+    return ticks
   }
 
   static func format(_ v: Double) -> String {
