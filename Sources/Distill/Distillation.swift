@@ -68,6 +68,14 @@ public struct Distillation {
     return timings
   }
 
+  /// The time split recorded by the rounds that finished (for reports written later by `pgm eval`).
+  public static func recordedTimings(run: RunFolder, rounds: Int) -> [RoundTiming] {
+    (1...max(1, rounds)).compactMap { r in
+      guard let data = try? Data(contentsOf: run.round(r).appendingPathComponent("timing.json")) else { return nil }
+      return try? JSONDecoder().decode(RoundTiming.self, from: data)
+    }
+  }
+
   /// Adds this process's time to what earlier (interrupted) processes spent on the round.
   func recordTiming(_ t: RoundTiming) throws -> RoundTiming {
     let url = run.round(t.round).appendingPathComponent("timing.json")

@@ -55,7 +55,7 @@ struct EvalCommand: ParsableCommand {
         let run = RunFolder(recipe: r, out: out)
         let dataset = try DataPreparation.prepare(r, run: run, log: Output.progress)
         let report = RunReport(recipe: r, run: run, dataset: dataset, log: Output.progress)
-        let doc = try report.write(timings: [])
+        let doc = try report.write(timings: Distillation.recordedTimings(run: run, rounds: r.distill?.rounds ?? 0))
         print(json ? try Output.json(doc) : report.markdown(doc))
         return
       }

@@ -50,6 +50,9 @@ func finalWeights(_ dir: URL) throws -> [[Float]] {
     let straight = scratchDirectory("straight"), killed = scratchDirectory("killed")
     defer { try? FileManager.default.removeItem(at: straight); try? FileManager.default.removeItem(at: killed) }
     let reference = try runTiny(straight)
+    // Each round records its time split, so a report written later (`pgm eval --recipe`) still has it.
+    let timings = Distillation.recordedTimings(run: RunFolder(root: straight.appendingPathComponent("run")), rounds: 2)
+    #expect(timings.map(\.round) == [1, 2] && timings.allSatisfy { $0.targetSeconds > 0 && $0.trainingSeconds > 0 })
 
     let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
     var rng = RandomStream(seed: 77)
