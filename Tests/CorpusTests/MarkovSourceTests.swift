@@ -1,4 +1,5 @@
 // The sparse Markov source: its tables, its stationary distribution, and exact sample metrics.
+import TestSupport
 import Engine
 import Foundation
 import HDF5

@@ -1,4 +1,5 @@
 // Text packing: [BOS] chunk [EOS] rows, the dropped tail, and the document / row split.
+import TestSupport
 import Engine
 import Foundation
 import Testing

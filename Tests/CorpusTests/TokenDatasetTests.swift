@@ -1,4 +1,5 @@
 // The token dataset file: layout round trip, random batch reads, and the errors a reader must give.
+import TestSupport
 import Engine
 import Foundation
 import HDF5

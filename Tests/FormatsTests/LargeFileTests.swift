@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Testing
 @testable import Formats
@@ -19,8 +20,8 @@ import Testing
   }
 
   @Test func safetensorsPastFourGiBReadsOnlyWhatIsAsked() throws {
-    let scratch = try ScratchDirectory()
-    defer { scratch.cleanUp() }
+    let scratch = try Scratch()
+    defer { scratch.remove() }
     let url = scratch.file("big.safetensors")
     let big = Self.bigSize
     let header = "{\"filler\":{\"dtype\":\"U8\",\"shape\":[\(big)],\"data_offsets\":[0,\(big)]},"
@@ -39,8 +40,8 @@ import Testing
   }
 
   @Test func checkpointPastFourGiBUsesZIP64Offsets() throws {
-    let scratch = try ScratchDirectory()
-    defer { scratch.cleanUp() }
+    let scratch = try Scratch()
+    defer { scratch.remove() }
     let url = scratch.file("big.ckpt")
     let big = Self.bigSize
     let elements = big / 4

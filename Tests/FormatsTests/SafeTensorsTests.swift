@@ -24,8 +24,8 @@ import TestSupport
   }
 
   @Test func everyDTypeRoundTripsThroughAFile() throws {
-    let scratch = try ScratchDirectory()
-    defer { scratch.cleanUp() }
+    let scratch = try Scratch()
+    defer { scratch.remove() }
     let tensors = try Self.everyDType()
     let url = scratch.file("all.safetensors")
     let metadata = ["format": "pt", "note": "quotes \" and \\ and\nnewline, ünïcödé"]
@@ -60,8 +60,8 @@ import TestSupport
   }
 
   @Test func writeReplacesAnExistingFileAndRejectsBadInput() throws {
-    let scratch = try ScratchDirectory()
-    defer { scratch.cleanUp() }
+    let scratch = try Scratch()
+    defer { scratch.remove() }
     let url = scratch.file("w.safetensors")
     try SafeTensors.write([("a", try TensorData(floats: [1], shape: [1]))], to: url)
     try SafeTensors.write([("b", try TensorData(floats: [2, 3], shape: [2]))], to: url)

@@ -1,18 +1,6 @@
-/// A seeded generator (SplitMix64) so that the "random" tests see the same inputs on every run.
-struct SeededGenerator: RandomNumberGenerator {
-  private var state: UInt64
+import TestSupport
 
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
+/// Random strings for the tokenizer's round-trip and pre-tokeniser tests (seeded: the same on every run).
 enum RandomText {
   /// Runs of characters drawn from pools that exercise the pre-tokeniser and UTF-8: ASCII,
   /// apostrophes and contraction letters, all kinds of whitespace, 2-, 3- and 4-byte scalars,
