@@ -70,36 +70,37 @@ public struct Distillation {
 
   /// The time split recorded by the rounds that finished (for reports written later by `pgm eval`).
   public static func recordedTimings(run: RunFolder, rounds: Int) -> [RoundTiming] {
-    (1...max(1, rounds)).compactMap { r in
-      guard let data = try? Data(contentsOf: run.round(r).appendingPathComponent("timing.json")) else { return nil }
-      return try? JSONDecoder().decode(RoundTiming.self, from: data)
-    }
+    (0..<rounds).compactMap { readTiming(run: run, round: $0 + 1) }
+  }
+
+  static func timingURL(run: RunFolder, round r: Int) -> URL { run.round(r).appendingPathComponent("timing.json") }
+
+  static func readTiming(run: RunFolder, round r: Int) -> RoundTiming? {
+    guard let data = try? Data(contentsOf: timingURL(run: run, round: r)) else { return nil }
+    return try? JSONDecoder().decode(RoundTiming.self, from: data)
   }
 
   /// Adds this process's time to what earlier (interrupted) processes spent on the round.
   func recordTiming(_ t: RoundTiming) throws -> RoundTiming {
-    let url = run.round(t.round).appendingPathComponent("timing.json")
     var total = t
-    if let data = try? Data(contentsOf: url), let old = try? JSONDecoder().decode(RoundTiming.self, from: data) {
+    if let old = Self.readTiming(run: run, round: t.round) {
       total.targetSeconds += old.targetSeconds
       total.trainingSeconds += old.trainingSeconds
     }
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try atomicWrite(try enc.encode(total), to: url)
+    try atomicWrite(try enc.encode(total), to: Self.timingURL(run: run, round: t.round))
     return total
   }
 
   // MARK: targets
 
   func header(round r: Int, teacherSHA: String, vocabSize: Int, maskId: Int) -> TargetStore.Header {
-    var h = TargetStore.Header(round: r, dt: dt(round: r), k: spec.k, spacing: spec.spacing, topK: spec.topK, vocabSize: vocabSize,
+    TargetStore.Header(round: r, dt: dt(round: r), k: spec.k, spacing: spec.spacing, topK: spec.topK, vocabSize: vocabSize,
                        maskId: maskId, length: dataset.length, seed: recipe.seed(for: "targets-\(r)"),
                        teacherSHA256: teacherSHA, leaky: spec.leakyNormalization, timeEpsilon: 1e-5,
                        rowsPlanned: spec.targetsPerRound, batchRows: targetBatchRows,
-                       entryChunk: 1024)
-    h.times = spec.times
-    return h
+                       entryChunk: 1024, times: spec.times)
   }
 
   var targetBatchRows: Int { min(64, spec.targetsPerRound) }

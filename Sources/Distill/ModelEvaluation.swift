@@ -2,6 +2,7 @@ import Checkpoints
 import Corpus
 import Foundation
 import Networks
+import Student
 import Teacher
 
 /// `pgm eval --model DIR`: one model at a list of step counts, plus its validation NLL.
@@ -18,8 +19,8 @@ public enum ModelEvaluation {
   /// (`pgm pretrain` trains the teacher first, then the evaluator).
   static func runEvaluator(_ provenance: ModelProvenance?) -> String? {
     guard let run = provenance?.run else { return nil }
-    let model = URL(fileURLWithPath: run).appendingPathComponent("evaluator/model")
-    return FileManager.default.fileExists(atPath: model.appendingPathComponent("config.json").path) ? model.path : nil
+    let model = RunFolder(root: URL(fileURLWithPath: run)).evaluator.appendingPathComponent("model")
+    return FileManager.default.fileExists(atPath: model.appendingPathComponent(ModelFolder.configFile).path) ? model.path : nil
   }
 
   public static func run(model dir: URL, steps: [Int], samples: Int, batch: Int, seed: UInt64, data: URL?,
@@ -60,8 +61,7 @@ public enum ModelEvaluation {
   }
 }
 
-import Student
-
+/// Validation NLL (the ELBO of SPEC §4 on held-out rows) of any network, as pretraining measures it.
 enum PretrainingTaskValidation {
   static func nll(_ network: DiffusionNetwork, _ source: DatasetSplitSource, seed: UInt64) throws -> Double? {
     let task = PretrainingTask(train: source, validation: source, validationRows: min(256, source.rowCount), batchSize: 32, seed: seed)

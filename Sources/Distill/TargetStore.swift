@@ -48,10 +48,11 @@ public enum TargetStore {
 
     public init(round: Int, dt: Double, k: Int, spacing: TeacherSpacing, topK: Int, vocabSize: Int, maskId: Int,
                 length: Int, seed: UInt64, teacherSHA256: String, leaky: Bool, timeEpsilon: Double, rowsPlanned: Int,
-                batchRows: Int, entryChunk: Int) {
+                batchRows: Int, entryChunk: Int, times: TargetTimes = .uniform) {
       self.round = round; self.dt = dt; self.k = k; self.spacing = spacing; self.topK = topK; self.vocabSize = vocabSize
       self.maskId = maskId; self.length = length; self.seed = seed; self.teacherSHA256 = teacherSHA256; self.leaky = leaky
       self.timeEpsilon = timeEpsilon; self.rowsPlanned = rowsPlanned; self.batchRows = batchRows; self.entryChunk = entryChunk
+      self.times = times
     }
 
     func write(_ a: H5Attributes) throws {
@@ -79,15 +80,13 @@ public enum TargetStore {
         guard let t = TargetTimes(rawValue: try a.string("times")) else { throw TargetStoreError.notTargets(path, "unknown times") }
         times = t
       }
-      var header = Header(round: Int(try a.int64("round")), dt: try a.double("dt"), k: Int(try a.int64("k")), spacing: spacing,
+      return Header(round: Int(try a.int64("round")), dt: try a.double("dt"), k: Int(try a.int64("k")), spacing: spacing,
                     topK: Int(try a.int64("top_k")), vocabSize: Int(try a.int64("vocab_size")),
                     maskId: Int(try a.int64("mask_id")), length: Int(try a.int64("length")),
                     seed: UInt64(bitPattern: try a.int64("seed")), teacherSHA256: try a.string("teacher_sha256"),
                     leaky: try a.int64("leaky") != 0, timeEpsilon: try a.double("time_epsilon"),
                     rowsPlanned: Int(try a.int64("rows_planned")), batchRows: Int(try a.int64("batch_rows")),
-                    entryChunk: Int(try a.int64("entry_chunk")))
-      header.times = times
-      return header
+                    entryChunk: Int(try a.int64("entry_chunk")), times: times)
     }
 
     /// The first field that differs, for error messages.

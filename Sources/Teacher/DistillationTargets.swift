@@ -141,13 +141,17 @@ public enum TeacherTargets {
     var all = [Float](repeating: 0, count: logits.positions.count * v)
     let eps = LogLinearSchedule.eps
     for (r, at) in logits.positions.enumerated() {
-      let s = z.withUnsafeBufferPointer { logProbabilities($0.baseAddress! + r * v, v, mask: maskId, leaky: leaky) }
-      for u in 0..<v { all[r * v + u] = s[u] }
+      // Written straight into this step's prediction rows: no per-position array.
+      z.withUnsafeBufferPointer { zp in
+        all.withUnsafeMutableBufferPointer { out in
+          logProbabilities(zp.baseAddress! + r * v, v, mask: maskId, leaky: leaky, into: out.baseAddress! + r * v)
+        }
+      }
       let ti = t[at.row]
       let mt = Float((1 - eps) * ti), ms = Float((1 - eps) * (ti - dt))
       var best = maskId, bestScore = -Float.infinity
       for u in 0..<v {
-        let q = u == maskId ? ms : expf(s[u]) * (mt - ms)
+        let q = u == maskId ? ms : expf(all[r * v + u]) * (mt - ms)
         let g = q / (1e-10 - logf(rng.uniformFloat() + 1e-10))
         if g > bestScore { bestScore = g; best = u }
       }
@@ -181,6 +185,15 @@ public enum TeacherTargets {
   /// log p(x0) over the vocabulary from raw logits: the mask column removed (−∞); normalised over
   /// the other tokens, or leaky (an extra 0 logit in the normaliser, the public codes' defect).
   public static func logProbabilities(_ z: UnsafePointer<Float>, _ v: Int, mask: Int, leaky: Bool) -> [Float] {
+    [Float](unsafeUninitializedCapacity: v) { out, count in
+      logProbabilities(z, v, mask: mask, leaky: leaky, into: out.baseAddress!)
+      count = v
+    }
+  }
+
+  /// `logProbabilities` into `out[0..<v]`.
+  public static func logProbabilities(_ z: UnsafePointer<Float>, _ v: Int, mask: Int, leaky: Bool,
+                                      into out: UnsafeMutablePointer<Float>) {
     var m = -Float.infinity
     for u in 0..<v where u != mask { m = max(m, z[u]) }
     if leaky { m = max(m, 0) }
@@ -188,7 +201,7 @@ public enum TeacherTargets {
     for u in 0..<v where u != mask { sum += Double(expf(z[u] - m)) }
     if leaky { sum += Double(expf(-m)) }
     let lse = m + Float(Foundation.log(sum))
-    return (0..<v).map { $0 == mask ? -.infinity : z[$0] - lse }
+    for u in 0..<v { out[u] = u == mask ? -.infinity : z[u] - lse }
   }
 
   /// Keeps the K most probable tokens of each row (descending) and the log of the rest's mass
