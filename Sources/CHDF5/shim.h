@@ -19,6 +19,7 @@ static inline hsize_t pgm_h5s_unlimited(void) { return H5S_UNLIMITED; }
 static inline hid_t pgm_h5p_file_create(void) { return H5P_FILE_CREATE; }
 static inline hid_t pgm_h5p_dataset_access(void) { return H5P_DATASET_ACCESS; }
 static inline hid_t pgm_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t pgm_h5p_group_create(void) { return H5P_GROUP_CREATE; }
 static inline unsigned pgm_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned pgm_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }
 static inline unsigned pgm_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }

@@ -310,6 +310,8 @@ extension H5Container {
       }
       let dcpl = H5Temporary(try context.checkID(H5Pcreate(pgm_h5p_dataset_create()),
                                                  "cannot create dataset properties"), H5Pclose)
+      // No modification times in object headers: the same data gives the same file bytes.
+      try context.check(H5Pset_obj_track_times(dcpl.id, false), "cannot turn off time tracking")
       let chunked = extendible || chunkShape != nil || compression != .none
       if chunked {
         let chunk = try chunkShape ?? H5Dataspace.defaultChunk(

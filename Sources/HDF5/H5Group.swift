@@ -51,7 +51,11 @@ extension H5Container {
         throw context.error("an object with this name already exists", kind: .alreadyExists)
       }
       let lcpl = try H5Paths.intermediateGroupsProperties(context)
-      let id = try context.checkID(H5Gcreate2(fileID, full, lcpl.id, pgm_h5p_default(),
+      // No modification times in object headers: the same data gives the same file bytes.
+      let gcpl = H5Temporary(try context.checkID(H5Pcreate(pgm_h5p_group_create()), "cannot create group properties"),
+                             H5Pclose)
+      try context.check(H5Pset_obj_track_times(gcpl.id, false), "cannot turn off time tracking")
+      let id = try context.checkID(H5Gcreate2(fileID, full, lcpl.id, gcpl.id,
                                               pgm_h5p_default()), "cannot create the group")
       H5Gclose(id)
       return H5Group(file: file, name: full)

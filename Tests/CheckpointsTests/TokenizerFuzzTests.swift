@@ -58,7 +58,6 @@ import Tokenizers
     let targets: [(file: String, load: String)] = [("tokenizer.json", "tokenizer.json"), ("vocab.json", "."),
                                                    ("merges.txt", "."), ("ranks.tiktoken", "ranks.tiktoken")]
     var rng = SeededGenerator(seed: 2_505_188_83)
-    let started = Date()
     for target in targets {
       let work = scratch.url.appendingPathComponent("work-" + target.file)
       try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -91,6 +90,5 @@ import Tokenizers
       // Both outcomes occur, so the mutations reach past the parsers' first checks.
       #expect(rejected > 0 && loaded > 0, "\(target.file): \(rejected) rejected, \(loaded) loaded")
     }
-    #expect(Date().timeIntervalSince(started) < 45, "fuzzing took \(Date().timeIntervalSince(started)) s")
   }
 }
