@@ -1,11 +1,22 @@
 // swift-tools-version:6.1
 // PGM + SDTT in Swift. The folder list is the pipeline: corpus → pretrain → teacher targets →
 // student rounds → report/export. See README.md for the module map.
+import Foundation
 import PackageDescription
 
-// The numeric kernels are written with SIMD vectors; without AVX2/FMA code generation Swift lowers
-// them to scalar loops (~25x slower). The `pgm` executable checks the CPU before using them.
-let kernels: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+// The numeric kernels are written with SIMD vectors (SIMD16<Float>). On x86-64 the baseline ISA
+// has no AVX2/FMA, and Swift lowers those vectors to scalar loops (~25x slower), so x86-64 builds
+// target Haswell (x86-64-v3) and the `pgm` executable checks the CPU before using the kernels.
+// arm64 (Linux, macOS) needs no flag: NEON is its baseline and the same SIMD types lower to it.
+// The flag is unsafe in SwiftPM's sense (a package that depends on this one refuses unsafe flags),
+// so `PGM_PORTABLE=1` drops it: a portable build (slow kernels) usable as a dependency or on an
+// x86-64 CPU without AVX2.
+#if arch(x86_64)
+let optimizeForHaswell = ProcessInfo.processInfo.environment["PGM_PORTABLE"] == nil
+#else
+let optimizeForHaswell = false
+#endif
+let kernels: [SwiftSetting] = optimizeForHaswell ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
 
 let package = Package(
   name: "pgm",
@@ -40,20 +51,24 @@ let package = Package(
                                                  .product(name: "Crypto", package: "swift-crypto")]),
     // Token datasets in HDF5: text corpora and the synthetic Markov source with exact metrics.
     .target(name: "Corpus", dependencies: ["HDF5", "Tokenizers", "Engine"], swiftSettings: kernels),
+    // The masked-diffusion process, once: noise schedule, ε conventions, time draws, masking, the
+    // masked predictions and their normalisation — what Teacher, Student and evaluation share.
+    .target(name: "MaskedDiffusion", dependencies: ["Networks", "Engine"], swiftSettings: kernels),
     // Everything that generates: samplers, the frozen teacher and its k-step targets.
-    .target(name: "Teacher", dependencies: ["Networks", "Engine"], swiftSettings: kernels),
+    .target(name: "Teacher", dependencies: ["MaskedDiffusion", "Networks", "Engine"], swiftSettings: kernels),
     // Everything that learns: losses, AdamW, EMA, the training loop.
-    .target(name: "Student", dependencies: ["Networks", "Checkpoints", "Formats", "Engine"], swiftSettings: kernels),
+    .target(name: "Student", dependencies: ["MaskedDiffusion", "Networks", "Checkpoints", "Formats", "Engine"],
+            swiftSettings: kernels),
     // Checks this implementation against reference outputs (`pgm verify`).
-    .target(name: "Parity", dependencies: ["Student", "Checkpoints", "Formats", "Networks", "Engine"],
+    .target(name: "Parity", dependencies: ["Student", "MaskedDiffusion", "Checkpoints", "Formats", "Networks", "Engine"],
             swiftSettings: kernels),
     // Rounds, target stores, evaluation and the trade-off report.
-    .target(name: "Distill", dependencies: ["Teacher", "Student", "Corpus", "Checkpoints", "HDF5", "Networks", "Engine",
+    .target(name: "Distill", dependencies: ["Teacher", "Student", "MaskedDiffusion", "Formats", "Corpus", "Checkpoints", "HDF5", "Networks", "Engine",
                                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kernels),
     // The command line only: parse, call one function, print.
     .executableTarget(name: "pgm", dependencies: [
-      "Distill", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5", "Student", "Teacher", "Networks", "Engine", "Parity",
+      "Distill", "MaskedDiffusion", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5", "Student", "Teacher", "Networks", "Engine", "Parity",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 
@@ -62,15 +77,15 @@ let package = Package(
     .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
     .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
-    .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Formats", "Networks", "Tokenizers", "TestSupport"]),
+    .testTarget(name: "CheckpointsTests", dependencies: ["MaskedDiffusion", "Checkpoints", "Formats", "Networks", "Tokenizers", "TestSupport"]),
     .testTarget(name: "CorpusTests", dependencies: ["Corpus", "HDF5", "Tokenizers", "Engine", "TestSupport"]),
-    .testTarget(name: "TeacherTests", dependencies: ["Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
+    .testTarget(name: "TeacherTests", dependencies: ["MaskedDiffusion", "Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
-    .testTarget(name: "StudentTests", dependencies: ["Student", "Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
+    .testTarget(name: "StudentTests", dependencies: ["MaskedDiffusion", "Student", "Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
-    .testTarget(name: "DistillTests", dependencies: ["Distill", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
+    .testTarget(name: "DistillTests", dependencies: ["MaskedDiffusion", "Distill", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
                                                    "Networks", "Engine", "TestSupport"], swiftSettings: kernels),
-    .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
+    .testTarget(name: "NetworksTests", dependencies: ["MaskedDiffusion", "Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),
   ],
   swiftLanguageModes: [.v5]

@@ -36,7 +36,7 @@ public struct ExportSummary: Codable, Sendable {
 public enum ModelExport {
   /// Exports a network in memory. `card` supplies the title, provenance and extra sections.
   @discardableResult
-  public static func write(network: DiffusionNetwork, to folder: URL, card: ModelCard = ModelCard()) throws -> ExportSummary {
+  public static func write(network: Network, to folder: URL, card: ModelCard = ModelCard()) throws -> ExportSummary {
     let config = network.config
     let reference = try ReferenceConfig(config)
     let parameters = network.parameters
@@ -59,12 +59,12 @@ public enum ModelExport {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     let configJSON = try encoder.encode(ExportedConfig(config: config, reference: reference, parameterOrder: parameters.names))
-    try atomicWrite(configJSON, to: folder.appendingPathComponent(ModelFolder.configFile))
+    try AtomicFile.write(configJSON, to: folder.appendingPathComponent(ModelFolder.configFile))
 
     let (sha256, bytes) = try digest(of: weightsURL)
     let facts = ModelCard.Facts(config: config, parameterCount: parameters.elementCount, parameterTensors: parameters.count,
                                 weightsSHA256: sha256, weightsBytes: bytes)
-    try atomicWrite(Data(card.render(facts).utf8), to: folder.appendingPathComponent("README.md"))
+    try AtomicFile.write(Data(card.render(facts).utf8), to: folder.appendingPathComponent("README.md"))
     return ExportSummary(folder: folder.path, files: [ModelFolder.weightsFile, ModelFolder.configFile, "README.md"],
                          config: config, parameterCount: parameters.elementCount, tensorCount: layout.count,
                          weightsSHA256: sha256)

@@ -25,13 +25,13 @@ public enum ModelFolder {
   public static func writeConfig(_ config: ModelConfig, to url: URL) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try atomicWrite(try enc.encode(config), to: url)
+    try AtomicFile.write(try enc.encode(config), to: url)
   }
 
   /// Loads `dir/config.json` and the weights (`dir/model.safetensors`, or `weights`).
-  public static func load(_ dir: URL, weights: URL? = nil) throws -> DiffusionNetwork {
+  public static func load(_ dir: URL, weights: URL? = nil) throws -> Network {
     let config = try readConfig(dir.appendingPathComponent(configFile))
-    let network = try makeNetwork(config)
+    let network = try Network(config)
     try loadWeights(into: network.parameters, from: weights ?? dir.appendingPathComponent(weightsFile), config: config)
     return network
   }
@@ -67,7 +67,7 @@ public enum ModelFolder {
   }
 
   /// Writes a complete model folder.
-  public static func save(_ network: DiffusionNetwork, to dir: URL, metadata: [String: String]? = nil) throws {
+  public static func save(_ network: Network, to dir: URL, metadata: [String: String]? = nil) throws {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     try writeConfig(network.config, to: dir.appendingPathComponent(configFile))
     try saveWeights(network.parameters, to: dir.appendingPathComponent(weightsFile), metadata: metadata)
@@ -82,16 +82,6 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case .missingFile(let path, let what): return "\(what) not found: \(path)"
     case .invalid(let path, let why): return "\(path): \(why)"
     }
-  }
-}
-
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
-public func atomicWrite(_ data: Data, to url: URL) throws {
-  let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-  try data.write(to: tmp)
-  if rename(tmp.path, url.path) != 0 {
-    try? FileManager.default.removeItem(at: tmp)
-    throw CheckpointError.invalid(url.path, "cannot replace the file: \(String(cString: strerror(errno)))")
   }
 }
 

@@ -151,7 +151,7 @@ public enum ModelImport {
     let architecture = try ArchitectureInference.infer(shapes: shapes, configuration: claims,
                                                        overrides: options.overrides, file: file)
     let config = architecture.config
-    let expected = try makeNetwork(config).parameters.shapes
+    let expected = try Network(config).parameters.shapes
     try WeightMismatch.check(actual: shapes.filter { !ParameterNaming.buffers.contains($0.name) }, expected: expected,
                              source: file)
 

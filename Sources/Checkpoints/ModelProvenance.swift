@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// Where a model folder came from (`provenance.json`, optional): the token dataset it was trained
@@ -9,10 +10,10 @@ public struct ModelProvenance: Codable, Sendable, Equatable {
   public var run: String?
   /// 0 = the pretrained teacher, r = the student of SDTT round r.
   public var round: Int?
-  /// "ema" or "raw".
-  public var weights: String?
+  public var weights: WeightChoice?
 
-  public init(dataset: String? = nil, evaluator: String? = nil, run: String? = nil, round: Int? = nil, weights: String? = nil) {
+  public init(dataset: String? = nil, evaluator: String? = nil, run: String? = nil, round: Int? = nil,
+              weights: WeightChoice? = nil) {
     self.dataset = dataset; self.evaluator = evaluator; self.run = run; self.round = round; self.weights = weights
   }
 
@@ -26,6 +27,6 @@ public struct ModelProvenance: Codable, Sendable, Equatable {
   public func write(to dir: URL) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try atomicWrite(try enc.encode(self), to: dir.appendingPathComponent(ModelProvenance.fileName))
+    try AtomicFile.write(try enc.encode(self), to: dir.appendingPathComponent(ModelProvenance.fileName))
   }
 }

@@ -72,11 +72,12 @@ public struct SampleMetrics: Sendable, Codable, Equatable {
 }
 
 /// Mean and standard error of per-sample values.
-struct MeanAndError {
-  var mean = 0.0
-  var standardError = 0.0
+public struct MeanAndError: Sendable, Equatable {
+  public var mean = 0.0
+  public var standardError = 0.0
 
-  init(_ values: [Double]) {
+  /// Standard deviation over the values (N − 1 in the denominator) divided by √N; 0 for one value.
+  public init(_ values: [Double]) {
     guard !values.isEmpty else { return }
     let n = Double(values.count)
     mean = values.reduce(0, +) / n

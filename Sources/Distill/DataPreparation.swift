@@ -1,4 +1,5 @@
 import Corpus
+import Formats
 import Foundation
 import Student
 
@@ -14,7 +15,7 @@ public enum DataPreparation {
         var o = SyntheticDatasetOptions(output: run.data)
         o.symbols = s.vocab; o.branching = s.branching; o.order = s.order; o.length = s.length
         o.sequences = s.sequences; o.validationSequences = s.validation; o.seed = recipe.seed(for: "data")
-        let summary = try buildAtomically(run.data) { tmp in o.output = tmp; return try SyntheticDatasetBuilder.build(o) }
+        let summary = try AtomicFile.build(run.data) { tmp in o.output = tmp; return try SyntheticDatasetBuilder.build(o) }
         log(String(format: "data: synthetic Markov source, %d symbols, branching %d, order %d, L=%d: %d train / %d validation rows (entropy rate %.3f nats)",
                    summary.symbols, summary.branching, summary.order, summary.length, summary.trainRows,
                    summary.validationRows, summary.entropyRate))
@@ -47,17 +48,6 @@ public enum DataPreparation {
       }
       return try TokenDataset(path: run.data.path, expectedLength: t.length)
     }
-  }
-
-  /// Writes to a temporary name and renames, so an interrupted build never leaves a half file.
-  static func buildAtomically<T>(_ url: URL, _ body: (URL) throws -> T) throws -> T {
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
-    try? FileManager.default.removeItem(at: tmp)
-    let result = try body(tmp)
-    guard rename(tmp.path, url.path) == 0 else {
-      throw RecipeError.invalid("data", "cannot move \(tmp.path) into place")
-    }
-    return result
   }
 }
 

@@ -1,4 +1,5 @@
 import Checkpoints
+import Engine
 import Student
 import Teacher
 
@@ -20,6 +21,8 @@ public struct DistillSpec: Codable, Sendable {
   public var divergence: Divergence = .reverseKL
   /// The published codes' un-normalised targets (SPEC §6 defect), only to reproduce published runs.
   public var leakyNormalization = false
+  /// How the tokens beyond the stored top K count in the student's loss.
+  public var tail: TailTreatment = .spread
   /// Student optimisation per round (`steps` = optimizer steps per round). AdamW state, EMA and
   /// the schedule carry on across rounds, as in the papers.
   public var student: TrainingSettings
@@ -32,7 +35,7 @@ public struct DistillSpec: Codable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case rounds, s0, k, spacing, times, targetsPerRound = "targets_per_round", topK = "top_k", divergence
-    case leakyNormalization = "leaky_normalization", student, start, nextTeacher = "next_teacher", evaluate
+    case leakyNormalization = "leaky_normalization", tail, student, start, nextTeacher = "next_teacher", evaluate
   }
 
   public init(from decoder: Decoder) throws {
@@ -46,10 +49,18 @@ public struct DistillSpec: Codable, Sendable {
     topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? 64
     divergence = try c.decodeIfPresent(Divergence.self, forKey: .divergence) ?? .reverseKL
     leakyNormalization = try c.decodeIfPresent(Bool.self, forKey: .leakyNormalization) ?? false
+    tail = try c.decodeIfPresent(TailTreatment.self, forKey: .tail) ?? .spread
     student = try c.decode(TrainingSettings.self, forKey: .student)
     start = try c.decodeIfPresent(WeightChoice.self, forKey: .start) ?? .raw
     nextTeacher = try c.decodeIfPresent(WeightChoice.self, forKey: .nextTeacher) ?? .raw
     evaluate = try c.decodeIfPresent(WeightChoice.self, forKey: .evaluate) ?? .ema
+  }
+
+  public var normalization: MaskNormalization { leakyNormalization ? .leaky : .normalized }
+
+  /// What the student's loss compares with the stored targets.
+  public var objective: DistillationObjective {
+    DistillationObjective(divergence: divergence, normalization: normalization, tail: tail)
   }
 
   /// Student step count of round r (1-based): S0 / k^r.

@@ -1,7 +1,9 @@
+import Formats
 import Checkpoints
 import Corpus
 import Engine
 import Foundation
+import MaskedDiffusion
 import Networks
 import Student
 import Teacher
@@ -89,7 +91,7 @@ public struct Distillation {
     }
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try atomicWrite(try enc.encode(total), to: Self.timingURL(run: run, round: t.round))
+    try AtomicFile.write(try enc.encode(total), to: Self.timingURL(run: run, round: t.round))
     return total
   }
 
@@ -98,7 +100,7 @@ public struct Distillation {
   func header(round r: Int, teacherSHA: String, vocabSize: Int, maskId: Int) -> TargetStore.Header {
     TargetStore.Header(round: r, dt: dt(round: r), k: spec.k, spacing: spec.spacing, topK: spec.topK, vocabSize: vocabSize,
                        maskId: maskId, length: dataset.length, seed: recipe.seed(for: "targets-\(r)"),
-                       teacherSHA256: teacherSHA, leaky: spec.leakyNormalization, timeEpsilon: 1e-5,
+                       teacherSHA256: teacherSHA, leaky: spec.normalization == .leaky, timeEpsilon: DiffusionTime.distillationFloor,
                        rowsPlanned: spec.targetsPerRound, batchRows: targetBatchRows,
                        entryChunk: 1024, times: spec.times)
   }
@@ -107,13 +109,13 @@ public struct Distillation {
 
   /// Teacher step size of round r.
   func dt(round r: Int) -> Double {
-    (1 - 1e-5) / Double(spec.s0) * pow(Double(spec.k), Double(r - 1))
+    DiffusionTime.samplingStep(steps: spec.s0) * pow(Double(spec.k), Double(r - 1))
   }
 
   func generateTargets(round r: Int) throws {
     let teacherDir = teacherFolder(round: r)
     let weights = teacherDir.appendingPathComponent(ModelFolder.weightsFile)
-    let teacher = try ModelFolder.load(teacherDir)
+    let teacher = try ModelFolder.load(teacherDir).requireDenoiser("the SDTT teacher")
     let sha = try TargetStore.sha256(of: weights)
     let h = header(round: r, teacherSHA: sha, vocabSize: teacher.config.vocabSize, maskId: teacher.config.maskIndex)
     try FileManager.default.createDirectory(at: run.round(r), withIntermediateDirectories: true)
@@ -124,7 +126,7 @@ public struct Distillation {
       return
     }
     if writer.committedRows > 0 { log("round \(r): resuming target generation at row \(writer.committedRows)") }
-    var settings = TeacherSettings(steps: spec.k, dt: h.dt, spacing: spec.spacing, leaky: spec.leakyNormalization,
+    var settings = TeacherSettings(steps: spec.k, dt: h.dt, spacing: spec.spacing, normalization: spec.normalization,
                                    topK: spec.topK)
     settings.targetTimes = spec.times
     // Clean rows: a seeded permutation of the training split, repeated if the round needs more.
@@ -167,17 +169,16 @@ public struct Distillation {
     // previous round's student run (weights, EMA, optimizer state and schedule carry on).
     let start = try ModelFolder.load(r == 1 ? teacherFolder(round: 1) : studentFolder(r - 1, .raw))
     let previous = r == 1 ? nil : run.student(round: r - 1).appendingPathComponent("checkpoint.safetensors")
-    let task = DistillationTask(source: reader, divergence: spec.divergence, leaky: spec.leakyNormalization)
-    let trainer = try Trainer(network: start, settings: settings, task: task, directory: dir, startFrom: previous)
+    let task = DistillationTask(source: reader, objective: spec.objective)
     // With EMA as the next teacher the student also continues from its EMA, as the reference's
     // use_ema_on_growth does (teacher and student start each round from the same weights).
-    trainer.continueFromAverage = spec.nextTeacher == .ema
-    trainer.label = "round \(r) student"
-    trainer.log = log
+    let begin: TrainingStart = previous.map { .continuing(checkpoint: $0, fromAverage: spec.nextTeacher == .ema) } ?? .fresh
+    let trainer = try Trainer(network: start, settings: settings, task: task, files: TrainingFiles(directory: dir),
+                              start: begin, label: "round \(r) student", log: log)
     _ = try trainer.run()
-    let evaluator = run.evaluator.appendingPathComponent("model")
-    for (folder, weights) in [("model", "ema"), ("model-raw", "raw")] {
-      let out = dir.appendingPathComponent(folder)
+    let evaluator = run.evaluator.appendingPathComponent(TrainingFiles.averageFolder)
+    for weights in WeightChoice.allCases {
+      let out = trainer.files.model(weights)
       if let tok = dataset.tokenizerURL { try Pretraining.copyTokenizer(tok, into: out) }
       try ModelProvenance(dataset: Pretraining.absolutePath(dataset.path),
                           evaluator: FileManager.default.fileExists(atPath: evaluator.path) ? evaluator.path : nil,

@@ -6,9 +6,10 @@ import Student
 import Teacher
 
 /// One row of an evaluation: a model sampled at one step count. JSON field names are shared by
-/// `pgm eval --json` and the distillation report (`report.json` adds `round` and `model`).
+/// `pgm eval --json` and the distillation report.
 public struct EvaluationRow: Codable, Sendable {
   public var model: String
+  /// 0 = the teacher, r = the student of SDTT round r, nil = a model outside a run.
   public var round: Int?
   public var steps: Int
   public var samples: Int
@@ -19,23 +20,54 @@ public struct EvaluationRow: Codable, Sendable {
   public var latencySeconds: Double
   public var tokensPerSecond: Double
   public var batch: Int
-  // Synthetic data: exact quality under the source.
-  public var nll: Double?
-  public var nllSE: Double?
-  public var forbiddenRate: Double?
-  public var forbiddenRateSE: Double?
-  public var bigramTV: Double?
-  public var sourceEntropy: Double?
-  // Text: perplexity of the samples under the project's autoregressive evaluator.
-  public var genPPL: Double?
-  public var genNLL: Double?
-  public var genNLLSE: Double?
+  /// How good the samples are, by the measure the data allows.
+  public var quality: SampleQuality
 
   enum CodingKeys: String, CodingKey {
     case model, round, steps, samples, entropy, entropySE = "entropy_se", latencySeconds = "latency_s"
-    case tokensPerSecond = "tokens_per_s", batch, nll, nllSE = "nll_se", forbiddenRate = "forbidden_rate"
-    case forbiddenRateSE = "forbidden_rate_se", bigramTV = "bigram_tv", sourceEntropy = "source_entropy"
-    case genPPL = "gen_ppl", genNLL = "gen_nll", genNLLSE = "gen_nll_se"
+    case tokensPerSecond = "tokens_per_s", batch, quality
+  }
+
+  /// The headline quality number (lower is better) and its standard error, if the data has one.
+  public var headline: (value: Double, se: Double)? {
+    switch quality {
+    case .markov(let m): return (m.forbiddenRate, m.forbiddenRateSE)
+    case .text(let t): return (t.genPPL, t.genPPLSE)
+    case .unmeasured: return nil
+    }
+  }
+}
+
+/// Sample quality by data kind.
+public enum SampleQuality: Codable, Sendable {
+  /// Synthetic data: exact metrics under the Markov source that generated it.
+  case markov(SampleMetrics)
+  /// Text: the samples under the project's autoregressive evaluator.
+  case text(GenerativePerplexity)
+  /// Text without an evaluator: only entropy and speed.
+  case unmeasured
+}
+
+/// Perplexity of samples under an autoregressive evaluator trained on the same corpus (the
+/// papers' "Gen PPL"): the pooled next-token NLL, and the standard error of per-sample NLLs.
+public struct GenerativePerplexity: Codable, Sendable, Equatable {
+  public var genNLL: Double
+  public var genNLLSE: Double
+  public var genPPL: Double { exp(genNLL) }
+  /// The delta-method standard error of the perplexity: PPL · SE(NLL).
+  public var genPPLSE: Double { genPPL * genNLLSE }
+  enum CodingKeys: String, CodingKey { case genNLL = "gen_nll", genNLLSE = "gen_nll_se", genPPL = "gen_ppl" }
+  public init(genNLL: Double, genNLLSE: Double) { self.genNLL = genNLL; self.genNLLSE = genNLLSE }
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    genNLL = try c.decode(Double.self, forKey: .genNLL)
+    genNLLSE = try c.decode(Double.self, forKey: .genNLLSE)
+  }
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(genNLL, forKey: .genNLL)
+    try c.encode(genNLLSE, forKey: .genNLLSE)
+    try c.encode(genPPL, forKey: .genPPL)
   }
 }
 
@@ -48,6 +80,15 @@ public enum QualityMeasure {
   case evaluator(DIT, eos: Int32?)
   /// Only entropy and speed.
   case none
+
+  /// What the headline number of this measure is called.
+  public var metricName: String {
+    switch self {
+    case .markov: return "forbidden-transition rate"
+    case .evaluator: return "generative perplexity"
+    case .none: return "entropy"
+    }
+  }
 }
 
 /// Samples a network at a step count and measures the samples.
@@ -64,7 +105,7 @@ public struct SampleEvaluation {
 
   /// Samples `network` in `steps` steps with a seed that depends only on (seed, steps), so every
   /// model of a report is evaluated on the same draws.
-  public func evaluate(_ network: DiffusionNetwork, name: String, round: Int?, steps: Int, seed: UInt64,
+  public func evaluate(_ network: Denoiser, name: String, round: Int?, steps: Int, seed: UInt64,
                        progress: ((Int) -> Void)? = nil) throws -> EvaluationRow {
     let sampler = try makeSampler(for: network)
     var rng = RandomStream(seed: seed).derive("eval-steps-\(steps)")
@@ -73,20 +114,17 @@ public struct SampleEvaluation {
     let run = try sampler.generate(count: samples, steps: steps, rng: &rng, options: options, progress: progress)
     let wall = Clock.now() - t0
     let l = network.config.length
-    var row = EvaluationRow(model: name, round: round, steps: steps, samples: samples, entropy: 0, entropySE: 0,
-                            latencySeconds: wall / Double(max(samples, 1)),
-                            tokensPerSecond: Double(samples * l) / max(wall, 1e-9), batch: batch)
-    let entropies = run.samples.map { SampleMetrics.unigramEntropy($0.dropFirst()) }
-    (row.entropy, row.entropySE) = meanAndSE(entropies)
+    let entropy = MeanAndError(run.samples.map { SampleMetrics.unigramEntropy($0.dropFirst()) })
+    var row = EvaluationRow(model: name, round: round, steps: steps, samples: samples, entropy: entropy.mean,
+                            entropySE: entropy.standardError, latencySeconds: wall / Double(max(samples, 1)),
+                            tokensPerSecond: Double(samples * l) / max(wall, 1e-9), batch: batch, quality: .unmeasured)
     switch measure {
     case .markov(let source):
       let m = try source.metrics(run.samples)
-      row.nll = m.nll; row.nllSE = m.nllSE; row.forbiddenRate = m.forbiddenRate; row.forbiddenRateSE = m.forbiddenRateSE
-      row.bigramTV = m.bigramTV; row.sourceEntropy = m.sourceEntropy
-      row.entropy = m.entropy; row.entropySE = m.entropySE
+      row.quality = .markov(m)
+      (row.entropy, row.entropySE) = (m.entropy, m.entropySE)
     case .evaluator(let ar, let eos):
-      let (nll, se) = generativeNLL(ar, run.samples, eos: eos)
-      row.genNLL = nll; row.genNLLSE = se; row.genPPL = exp(nll)
+      row.quality = .text(generativeNLL(ar, run.samples, eos: eos))
     case .none: break
     }
     return row
@@ -94,7 +132,7 @@ public struct SampleEvaluation {
 
   /// Pooled next-token NLL of the samples under the evaluator, and the standard error of the
   /// per-sample means.
-  func generativeNLL(_ ar: DIT, _ samples: [[Int32]], eos: Int32?) -> (Double, Double) {
+  func generativeNLL(_ ar: DIT, _ samples: [[Int32]], eos: Int32?) -> GenerativePerplexity {
     let l = ar.config.length
     var total = 0.0, count = 0
     var perSample: [Double] = []
@@ -119,14 +157,6 @@ public struct SampleEvaluation {
       }
       start += n
     }
-    return (total / Double(max(count, 1)), meanAndSE(perSample).1)
+    return GenerativePerplexity(genNLL: total / Double(max(count, 1)), genNLLSE: MeanAndError(perSample).standardError)
   }
-}
-
-func meanAndSE(_ xs: [Double]) -> (Double, Double) {
-  guard !xs.isEmpty else { return (0, 0) }
-  let m = xs.reduce(0, +) / Double(xs.count)
-  guard xs.count > 1 else { return (m, 0) }
-  let v = xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)
-  return (m, (v / Double(xs.count)).squareRoot())
 }

@@ -1,8 +1,10 @@
+import Formats
 import Checkpoints
 import Corpus
 import Engine
 import Foundation
 import Networks
+import Student
 
 /// `pgm distill`, end to end: data → teacher pretraining → (text) evaluator → R SDTT rounds →
 /// trade-off report → export of the last student. Each phase resumes where it stopped.
@@ -46,7 +48,7 @@ public enum MainJob {
       }
       return
     }
-    try atomicWrite(data, to: run.recipeCopy)
+    try AtomicFile.write(data, to: run.recipeCopy)
   }
 
   /// Exports round R's student (the weights the report evaluated) with its trade-off rows.
@@ -54,7 +56,7 @@ public enum MainJob {
                                    to out: URL? = nil) throws -> URL {
     let spec = recipe?.distill
     let weights = spec?.evaluate ?? .ema
-    let source = run.student(round: r).appendingPathComponent(weights == .ema ? "model" : "model-raw")
+    let source = TrainingFiles(directory: run.student(round: r)).model(weights)
     guard FileManager.default.fileExists(atPath: source.appendingPathComponent(ModelFolder.weightsFile).path) else {
       throw RecipeError.invalid("export", "round \(r) has no trained student in \(run.root.path)")
     }
@@ -64,20 +66,8 @@ public enum MainJob {
                          source: source.path)
     if let report {
       let rows = report.rows.filter { $0.round == r || $0.round == 0 }
-      let synthetic = rows.contains { $0.forbiddenRate != nil }
-      let header = synthetic ? ["model", "steps", "forbidden rate", "bigram TV", "entropy", "s/sample"]
-                             : ["model", "steps", "gen. perplexity", "entropy", "s/sample"]
-      let table = rows.map { row -> [String] in
-        var cells = [row.model, "\(row.steps)"]
-        if synthetic {
-          cells += [String(format: "%.4f ± %.4f", row.forbiddenRate ?? 0, row.forbiddenRateSE ?? 0), String(format: "%.4f", row.bigramTV ?? 0)]
-        } else {
-          cells.append(row.genPPL.map { String(format: "%.2f", $0) } ?? "–")
-        }
-        return cells + [String(format: "%.3f", row.entropy), String(format: "%.4f", row.latencySeconds)]
-      }
       card.sections.append(ModelCard.Section(title: "Trade-offs (this student and its original teacher)",
-                                             markdown: ModelCard.table(header: header, rows: table)))
+                                             markdown: TradeoffTable.markdown(rows)))
     }
     _ = try ModelExport.write(modelFolder: source, to: destination, card: card)
     try Pretraining.copyTokenizer(source, into: destination)

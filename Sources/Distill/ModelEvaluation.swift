@@ -19,13 +19,13 @@ public enum ModelEvaluation {
   /// (`pgm pretrain` trains the teacher first, then the evaluator).
   static func runEvaluator(_ provenance: ModelProvenance?) -> String? {
     guard let run = provenance?.run else { return nil }
-    let model = RunFolder(root: URL(fileURLWithPath: run)).evaluator.appendingPathComponent("model")
+    let model = RunFolder(root: URL(fileURLWithPath: run)).evaluator.appendingPathComponent(TrainingFiles.averageFolder)
     return FileManager.default.fileExists(atPath: model.appendingPathComponent(ModelFolder.configFile).path) ? model.path : nil
   }
 
   public static func run(model dir: URL, steps: [Int], samples: Int, batch: Int, seed: UInt64, data: URL?,
                          evaluator: URL?, schedule: PartitionSchedule, log: @escaping (String) -> Void) throws -> Result {
-    let network = try ModelFolder.load(dir)
+    let network = try ModelFolder.load(dir).requireDenoiser("pgm eval")
     let provenance = ModelProvenance.read(dir)
     guard let dataPath = data?.path ?? provenance?.dataset else {
       throw RecipeError.invalid("eval", "\(dir.path) does not say which data it was trained on; pass --data F.h5")
@@ -38,9 +38,7 @@ public enum ModelEvaluation {
     if dataset.attributes.kind == .synthetic {
       measure = .markov(try dataset.markovSource())
     } else if let e = evaluator?.path ?? provenance?.evaluator ?? runEvaluator(provenance) {
-      guard let ar = try ModelFolder.load(URL(fileURLWithPath: e)) as? DIT, ar.config.kind == .ar else {
-        throw RecipeError.invalid("eval", "\(e) is not an autoregressive evaluator")
-      }
+      let ar = try ModelFolder.load(URL(fileURLWithPath: e)).requireAutoregressive("the evaluator \(e)")
       measure = .evaluator(ar, eos: dataset.attributes.eosId)
     } else {
       log("eval: no evaluator for this text model (train one with the recipe's 'evaluator' section or pass --evaluator); reporting entropy and speed only")
@@ -52,19 +50,16 @@ public enum ModelEvaluation {
       log("eval: \(s) steps, \(samples) samples …")
       rows.append(try evaluation.evaluate(network, name: dir.lastPathComponent, round: provenance?.round, steps: s, seed: seed))
     }
-    let source = DatasetSplitSource(dataset, .validation)
-    var val: Double?
-    if source.rowCount > 0 {
-      val = try PretrainingTaskValidation.nll(network, source, seed: seed)
-    }
+    let val = try ValidationSplit.nll(network.network, dataset, seed: seed)
     return Result(model: dir.path, valNLL: val, valPPL: val.map(exp), rows: rows)
   }
 }
 
-/// Validation NLL (the ELBO of SPEC §4 on held-out rows) of any network, as pretraining measures it.
-enum PretrainingTaskValidation {
-  static func nll(_ network: DiffusionNetwork, _ source: DatasetSplitSource, seed: UInt64) throws -> Double? {
-    let task = PretrainingTask(train: source, validation: source, validationRows: min(256, source.rowCount), batchSize: 32, seed: seed)
-    return try task.validationLoss(network: network)
+/// Validation NLL (the ELBO of SPEC §4 on held-out rows) of any network, as `pgm eval` and the
+/// report quote it: the first 256 validation rows, batches of 32.
+enum ValidationSplit {
+  static func nll(_ network: Network, _ dataset: TokenDataset, seed: UInt64) throws -> Double? {
+    let source = DatasetSplitSource(dataset, .validation)
+    return try TrainingObjective.validationNLL(network: network, source: source, rows: 256, batchSize: 32, seed: seed)
   }
 }

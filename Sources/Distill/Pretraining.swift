@@ -37,24 +37,24 @@ public enum Pretraining {
 
   static func train(config: ModelConfig, settings: TrainingSettings, initSeed: UInt64, dataset: TokenDataset,
                     directory: URL, label: String, log: @escaping (String) -> Void) throws -> Result {
-    let network = try makeNetwork(config, seed: initSeed)
+    let network = try Network(config, seed: initSeed)
     log("\(label): \(config.kind.rawValue) D=\(config.hiddenSize) heads=\(config.heads) "
         + (config.kind == .pgm ? "blocks=\(config.encoderBlocks)+\(config.decoderBlocks)" : "blocks=\(config.blocks)")
         + " V=\(config.vocabSize) L=\(config.length), \(network.parameters.elementCount) parameters; "
         + "\(settings.steps) steps of \(settings.batchSize)×\(settings.accumulation) rows")
     let trainer = try Trainer(network: network, settings: settings, train: DatasetSplitSource(dataset, .train),
-                              validation: DatasetSplitSource(dataset, .validation), directory: directory)
-    trainer.log = log
+                              validation: DatasetSplitSource(dataset, .validation), files: TrainingFiles(directory: directory),
+                              label: label, log: log)
     let summary = try trainer.run()
     // The tokenizer travels with the model, so that `pgm sample` can decode; the provenance lets
     // `pgm eval --model` find the data.
-    for (folder, weights) in [("model", "ema"), ("model-raw", "raw")] {
-      let dir = directory.appendingPathComponent(folder)
+    for weights in WeightChoice.allCases {
+      let dir = trainer.files.model(weights)
       if let tok = dataset.tokenizerURL { try copyTokenizer(tok, into: dir) }
       try ModelProvenance(dataset: absolutePath(dataset.path), run: directory.deletingLastPathComponent().path,
                           round: config.kind == .ar ? nil : 0, weights: weights).write(to: dir)
     }
-    return Result(model: directory.appendingPathComponent("model").path, summary: summary)
+    return Result(model: trainer.files.model(.ema).path, summary: summary)
   }
 
   static func absolutePath(_ p: String) -> String {

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Networks
 import Student
+import Teacher
 
 /// A run recipe (`runs/NAME.json`): data, networks, pretraining, distillation and evaluation.
 /// Every seed of the run derives from the top-level `seed` (`--seed` replaces it, the synthetic
@@ -174,7 +175,7 @@ public struct EvalSpec: Codable, Sendable, Equatable {
   public var steps: [Int] = [8, 16, 32, 64, 128]
   public var samples: Int = 1024
   public var batch: Int = 64
-  public var sampler: String = "uniform"
+  public var sampler: PartitionSchedule = .uniform
 
   public init() {}
   enum CodingKeys: String, CodingKey { case steps, samples, batch, sampler }
@@ -183,15 +184,12 @@ public struct EvalSpec: Codable, Sendable, Equatable {
     steps = try c.decodeIfPresent([Int].self, forKey: .steps) ?? steps
     samples = try c.decodeIfPresent(Int.self, forKey: .samples) ?? samples
     batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? batch
-    sampler = try c.decodeIfPresent(String.self, forKey: .sampler) ?? sampler
+    sampler = try c.decodeIfPresent(PartitionSchedule.self, forKey: .sampler) ?? sampler
   }
 
   func validate() throws {
     guard !steps.isEmpty, steps.allSatisfy({ $0 >= 1 }) else { throw RecipeError.invalid("eval", "steps must be ≥ 1") }
     guard samples >= 1, batch >= 1 else { throw RecipeError.invalid("eval", "samples and batch must be ≥ 1") }
-    guard ["uniform", "non-uniform"].contains(sampler) else {
-      throw RecipeError.invalid("eval", "sampler must be 'uniform' or 'non-uniform'")
-    }
   }
 }
 

@@ -1,3 +1,4 @@
+import Formats
 import Checkpoints
 import Corpus
 import Engine
@@ -43,10 +44,10 @@ public struct RunReport {
 
   /// (name, round, model folder) of everything the report covers that exists on disk.
   func models() -> [(String, Int, URL)] {
-    var out: [(String, Int, URL)] = [("teacher", 0, run.teacher.appendingPathComponent("model"))]
+    var out: [(String, Int, URL)] = [("teacher", 0, run.teacher.appendingPathComponent(TrainingFiles.averageFolder))]
     if let spec {
       for r in 1...spec.rounds {
-        let dir = run.student(round: r).appendingPathComponent(spec.evaluate == .ema ? "model" : "model-raw")
+        let dir = TrainingFiles(directory: run.student(round: r)).model(spec.evaluate)
         if FileManager.default.fileExists(atPath: dir.appendingPathComponent(ModelFolder.weightsFile).path) {
           out.append(("round \(r)", r, dir))
         }
@@ -55,39 +56,40 @@ public struct RunReport {
     return out
   }
 
-  func measure() throws -> (QualityMeasure, String) {
-    if dataset.attributes.kind == .synthetic { return (.markov(try dataset.markovSource()), "forbidden-transition rate") }
-    let evaluatorDir = run.evaluator.appendingPathComponent("model")
-    if FileManager.default.fileExists(atPath: evaluatorDir.appendingPathComponent(ModelFolder.weightsFile).path),
-       let ar = try ModelFolder.load(evaluatorDir) as? DIT {
-      return (.evaluator(ar, eos: dataset.attributes.eosId), "generative perplexity")
+  func measure() throws -> QualityMeasure {
+    if dataset.attributes.kind == .synthetic { return .markov(try dataset.markovSource()) }
+    let evaluatorDir = run.evaluator.appendingPathComponent(TrainingFiles.averageFolder)
+    if FileManager.default.fileExists(atPath: evaluatorDir.appendingPathComponent(ModelFolder.weightsFile).path) {
+      let ar = try ModelFolder.load(evaluatorDir).requireAutoregressive("the run's evaluator")
+      return .evaluator(ar, eos: dataset.attributes.eosId)
     }
-    return (.none, "entropy")
+    return .none
   }
 
   /// Evaluates what is missing and writes the three report files.
   public func write(timings: [Distillation.RoundTiming]) throws -> Document {
-    let (measure, metric) = try measure()
+    let measure = try measure()
+    let metric = measure.metricName
     let evalDir = run.root.appendingPathComponent("eval")
     try FileManager.default.createDirectory(at: evalDir, withIntermediateDirectories: true)
     let e = recipe.eval
     let evaluation = SampleEvaluation(measure: measure, samples: e.samples, batch: e.batch,
-                                      schedule: e.sampler == "non-uniform" ? .nonUniform : .uniform,
+                                      schedule: e.sampler,
                                       bos: dataset.attributes.bosId)
     let seed = recipe.seed(for: "evaluation")
     var rows: [EvaluationRow] = []
     var entries: [ModelEntry] = []
     let models = models()
-    let usable = e.steps.filter { dataset.length % $0 == 0 || e.sampler == "non-uniform" }
+    let usable = e.steps.filter { dataset.length % $0 == 0 || e.sampler == .nonUniform }
     if usable.count < e.steps.count {
       log("eval: skipping step counts that do not divide L = \(dataset.length) (uniform sampler): \(Set(e.steps).subtracting(usable).sorted())")
     }
     let meter = ProgressMeter(label: "evaluation", total: models.count * usable.count, unit: "rows", sink: log)
     var done = 0
     for (name, round, dir) in models {
-      let network = try ModelFolder.load(dir)
+      let network = try ModelFolder.load(dir).requireDenoiser("the report")
       let slug = round == 0 ? "teacher" : "round-\(round)"
-      entries.append(ModelEntry(name: name, round: round, path: dir.path, valNLL: try validationNLL(network, cache: evalDir.appendingPathComponent("\(slug)-val.json"))))
+      entries.append(ModelEntry(name: name, round: round, path: dir.path, valNLL: try validationNLL(network.network, cache: evalDir.appendingPathComponent("\(slug)-val.json"))))
       for steps in usable {
         let cache = evalDir.appendingPathComponent("\(slug)-steps-\(steps).json")
         if let data = try? Data(contentsOf: cache), let row = try? JSONDecoder().decode(EvaluationRow.self, from: data),
@@ -95,7 +97,7 @@ public struct RunReport {
           rows.append(row)
         } else {
           let row = try evaluation.evaluate(network, name: name, round: round, steps: steps, seed: seed)
-          try atomicWrite(try JSONEncoder().encode(row), to: cache)
+          try AtomicFile.write(try JSONEncoder().encode(row), to: cache)
           rows.append(row)
         }
         done += 1
@@ -106,33 +108,23 @@ public struct RunReport {
                        models: entries, rows: rows, timings: timings)
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try atomicWrite(try enc.encode(doc), to: run.reportJSON)
-    try atomicWrite(Data(markdown(doc).utf8), to: run.report)
-    try atomicWrite(Data(plot(doc).utf8), to: run.plot)
+    try AtomicFile.write(try enc.encode(doc), to: run.reportJSON)
+    try AtomicFile.write(Data(markdown(doc).utf8), to: run.report)
+    try AtomicFile.write(Data(plot(doc).utf8), to: run.plot)
     return doc
   }
 
   /// Validation NLL of a model (cached): the partition / MDLM ELBO bound on held-out rows.
-  func validationNLL(_ network: DiffusionNetwork, cache: URL) throws -> Double? {
+  func validationNLL(_ network: Network, cache: URL) throws -> Double? {
     if let data = try? Data(contentsOf: cache), let v = try? JSONDecoder().decode([String: Double].self, from: data) {
       return v["val_nll"]
     }
-    let source = DatasetSplitSource(dataset, .validation)
-    guard source.rowCount > 0 else { return nil }
-    let task = PretrainingTask(train: source, validation: source, validationRows: min(256, source.rowCount),
-                               batchSize: 32, seed: recipe.seed(for: "validation"))
-    let v = try task.validationLoss(network: network)
-    if let v { try atomicWrite(try JSONEncoder().encode(["val_nll": v]), to: cache) }
+    let v = try ValidationSplit.nll(network, dataset, seed: recipe.seed(for: "validation"))
+    if let v { try AtomicFile.write(try JSONEncoder().encode(["val_nll": v]), to: cache) }
     return v
   }
 
   // MARK: - outputs
-
-  static func value(_ r: EvaluationRow) -> (Double, Double)? {
-    if let f = r.forbiddenRate { return (f, r.forbiddenRateSE ?? 0) }
-    if let p = r.genPPL { return (p, 0) }
-    return nil
-  }
 
   public func markdown(_ d: Document) -> String {
     var s = "# \(d.name): SDTT trade-offs\n\n"
@@ -141,22 +133,7 @@ public struct RunReport {
       s += "(round r: \(d.s0) / \(d.k)^r steps). Every row: \(recipe.eval.samples) samples, the same evaluation seed for every model, "
       s += "batch \(recipe.eval.batch). ± is one standard error.\n\n"
     }
-    let synthetic = d.rows.contains { $0.forbiddenRate != nil }
-    if synthetic {
-      s += "| model | steps | forbidden rate | bigram TV | NLL | entropy (source) | s/sample | tokens/s |\n"
-      s += "|---|---:|---:|---:|---:|---:|---:|---:|\n"
-      for r in d.rows {
-        s += "| \(r.model) | \(r.steps) | \(String(format: "%.4f ± %.4f", r.forbiddenRate!, r.forbiddenRateSE ?? 0)) | "
-        s += String(format: "%.4f | %.3f ± %.3f | %.3f ± %.3f (%.3f) | %.4f | %.0f |\n", r.bigramTV ?? 0, r.nll ?? 0,
-                    r.nllSE ?? 0, r.entropy, r.entropySE, r.sourceEntropy ?? 0, r.latencySeconds, r.tokensPerSecond)
-      }
-    } else {
-      s += "| model | steps | gen. perplexity | entropy | s/sample | tokens/s |\n|---|---:|---:|---:|---:|---:|\n"
-      for r in d.rows {
-        let ppl = r.genPPL.map { String(format: "%.2f", $0) } ?? "–"
-        s += "| \(r.model) | \(r.steps) | \(ppl) | " + String(format: "%.3f ± %.3f | %.4f | %.0f |\n", r.entropy, r.entropySE, r.latencySeconds, r.tokensPerSecond)
-      }
-    }
+    s += TradeoffTable.markdown(d.rows)
     s += "\nValidation NLL (nats/token, ELBO bound on held-out rows): "
     s += d.models.map { m in "\(m.name) \(m.valNLL.map { String(format: "%.4f", $0) } ?? "–")" }.joined(separator: ", ") + "\n"
     if !d.timings.isEmpty {
@@ -173,7 +150,7 @@ public struct RunReport {
     for r in d.rows where !order.contains(r.model) { order.append(r.model) }
     let series = order.map { name in
       TradeoffPlot.Series(name: name, points: d.rows.filter { $0.model == name }.compactMap { r in
-        RunReport.value(r).map { (Double(r.steps), r.latencySeconds, $0.0, $0.1) }
+        r.headline.map { (Double(r.steps), r.latencySeconds, $0.value, $0.se) }
       })
     }
     return TradeoffPlot.svg(series: series, metric: d.metric, title: "\(d.name): \(d.metric) vs steps and latency")

@@ -1,5 +1,7 @@
 import Crypto
 import Engine
+import Formats
+import MaskedDiffusion
 import Foundation
 import HDF5
 import Teacher
@@ -155,16 +157,13 @@ public final class TargetWriter {
   /// Creates the file complete (attributes, groups, empty datasets) under a temporary name and
   /// renames it: a kill while HDF5 writes its first blocks must not leave an unopenable file.
   static func createEmpty(_ path: String, header: Header) throws {
-    let tmp = (path as NSString).deletingLastPathComponent + "/." + (path as NSString).lastPathComponent + ".partial"
-    try? FileManager.default.removeItem(atPath: tmp)
-    do {
-      let file = try H5File.create(tmp, mode: .truncate)
+    try AtomicFile.build(URL(fileURLWithPath: path)) { tmp in
+      let file = try H5File.create(tmp.path, mode: .truncate)
       try header.write(file.attributes)
       _ = try TargetWriter.openDatasets(file, header: header)
       try file.flush(durable: true)
       try file.close()
     }
-    guard rename(tmp, path) == 0 else { throw TargetStoreError.io(path, "cannot move \(tmp) into place") }
   }
 
   typealias Datasets = (rows: H5ResumableWriter, entries: H5ResumableWriter, inputs: H5Dataset<Int32>, times: H5Dataset<Double>,
@@ -323,6 +322,6 @@ public final class TargetReader: @unchecked Sendable {
       throw TargetStoreError.corrupt(path, "non-finite target log-probabilities")
     }
     return TargetBatch(inputs: TokenTensor(shape: [rows.count, l], values: tokens), times: t,
-                       targets: TopKTargets(rows: allTails.count, k: k, ids: allIds, logProbs: allLP, tailLogMass: allTails))
+                       targets: SparseDistributions(rows: allTails.count, k: k, ids: allIds, logProbs: allLP, tailLogMass: allTails))
   }
 }

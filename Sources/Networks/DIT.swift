@@ -3,7 +3,7 @@ import Engine
 /// The MDLM baseline (`DIT`): embedding → self-attention blocks over all L positions (no mask,
 /// rotary at 0..<L) → final layer. With kind `ar` the same network is causal (each position sees
 /// itself and the positions before it) and serves as this project's autoregressive evaluator.
-public final class DIT: DiffusionNetwork {
+public final class DIT {
   public let config: ModelConfig
   public let parameters = ParameterSet()
   let vocabEmbed: Tensor
@@ -34,19 +34,5 @@ public final class DIT: DiffusionNetwork {
     var x = g.embedding(g.parameter(vocabEmbed), tokens)
     for block in blocks { x = block(g, x, ctx, positions: positions, mask: mask) }
     return output(g, x, cond: ctx.cond)
-  }
-}
-
-/// What the partition and MDLM networks share: a config and named parameters.
-public protocol DiffusionNetwork: AnyObject {
-  var config: ModelConfig { get }
-  var parameters: ParameterSet { get }
-}
-
-/// Builds the network a config describes.
-public func makeNetwork(_ config: ModelConfig, seed: UInt64 = 0) throws -> DiffusionNetwork {
-  switch config.kind {
-  case .pgm: return try PartitionDIT(config: config, seed: seed)
-  case .mdlm, .ar: return try DIT(config: config, seed: seed)
   }
 }

@@ -21,7 +21,7 @@ public struct PackedBatch: Sendable {
 /// The partition network (`PartitionDIT`): embedding → encoder → GroupSwap → cross-attention
 /// decoder → final layer. Tokens are split in two groups that cannot see each other; each
 /// position is predicted from the other group only.
-public final class PartitionDIT: DiffusionNetwork {
+public final class PartitionDIT {
   public let config: ModelConfig
   public let parameters = ParameterSet()
   let vocabEmbed: Tensor

@@ -73,14 +73,14 @@ public struct ReferenceCheck {
 
   public func run() throws -> Report {
     let config = try ModelFolder.readConfig(folder.appendingPathComponent("config.json"))
-    let network = try makeNetwork(config)
+    let network = try Network(config)
     try ModelFolder.loadWeights(into: network.parameters,
                                 from: weights ?? folder.appendingPathComponent("weights.safetensors"))
     let casesURL = folder.appendingPathComponent("cases.safetensors")
     guard FileManager.default.fileExists(atPath: casesURL.path) else {
       throw CheckpointError.missingFile(casesURL.path, "the reference cases")
     }
-    let cases = try Cases(file: try SafeTensorsFile(url: casesURL), config: config)
+    let cases = Cases(file: try SafeTensorsFile(url: casesURL), config: config)
     var out: [Comparison] = []
 
     let g = Graph(recording: true, training: false, precision: precision)
@@ -88,14 +88,14 @@ public struct ReferenceCheck {
     let t = try cases.floats("train.t").map(Double.init)
     let result: LossResult
     switch network {
-    case let pgm as PartitionDIT:
+    case .partition(let pgm):
       let groups = try cases.tokens("train.group_idxs", shape: x0.shape)
       result = DiffusionLoss.partition(g, network: pgm, tokens: x0, groups: groups, t: t)
-    case let dit as DIT:
+    case .mdlm(let dit):
       let xt = try cases.tokens("train.xt", shape: x0.shape)
       result = DiffusionLoss.mdlm(g, network: dit, clean: x0, noisy: xt, t: t)
-    default:
-      throw CheckpointError.invalid(folder.path, "no reference cases for a '\(config.kind)' network")
+    case .autoregressive:
+      throw CheckpointError.invalid(folder.path, "no reference cases for an autoregressive network (the reference has no such network)")
     }
     out.append(try compare("training logits", "train.logits", result.logits.value.toArray(), cases))
     out.append(try compare("loss", "train.loss", result.loss.value.toArray(), cases))
@@ -106,7 +106,7 @@ public struct ReferenceCheck {
       out.append(try compare("gradients: " + Self.moduleGroup(name), "grad." + name, grad, cases))
     }
 
-    if let pgm = network as? PartitionDIT {
+    if case .partition(let pgm) = network {
       let tokens = try cases.tokens("infer.x")
       let positions = try cases.tokens("infer.clean_positions", shape: tokens.shape)
       let lengths = try cases.tokens("infer.concrete_lengths", shape: [tokens.shape[0]]).values.map(Int.init)

@@ -1,4 +1,5 @@
 import Engine
+import MaskedDiffusion
 import Networks
 
 /// The pretraining objectives of SPEC §4, as losses on a graph.

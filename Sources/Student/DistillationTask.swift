@@ -1,6 +1,7 @@
 import Dispatch
 import Engine
 import Foundation
+import MaskedDiffusion
 import Networks
 
 /// Stored teacher targets, read by rows (a round's targets file, or memory in tests).
@@ -16,8 +17,7 @@ public protocol TargetSource: AnyObject {
 /// divergence (SPEC §6).
 public final class DistillationTask: TrainingTask {
   let source: TargetSource
-  let divergence: Divergence
-  let leaky: Bool
+  let objective: DistillationObjective
   private let queue = DispatchQueue(label: "pgm.targets.prefetch")
   /// Rows of the read in flight (main thread only) and its result (written by the reader before it
   /// signals, read after the wait).
@@ -27,10 +27,9 @@ public final class DistillationTask: TrainingTask {
 
   final class ResultBox: @unchecked Sendable { var result: Result<TargetBatch, Error>? }
 
-  public init(source: TargetSource, divergence: Divergence, leaky: Bool) {
+  public init(source: TargetSource, objective: DistillationObjective) {
     self.source = source
-    self.divergence = divergence
-    self.leaky = leaky
+    self.objective = objective
   }
 
   public var rowCount: Int { source.rowCount }
@@ -56,35 +55,35 @@ public final class DistillationTask: TrainingTask {
     return try source.batch(rows: rows)
   }
 
-  public func loss(_ g: Graph, network: DiffusionNetwork, rows: [Int], upcoming: [Int],
+  public func loss(_ g: Graph, network: Network, rows: [Int], upcoming: [Int],
                    rng: inout RandomStream) throws -> Var {
+    let student = try network.requireDenoiser("distillation")
     let batch = try fetch(rows)
     prefetch(rows: upcoming)
-    return DistillationLoss.loss(g, student: network, batch: batch, divergence: divergence, leaky: leaky)
+    return objective.loss(g, student: student, batch: batch)
   }
 }
 
-public enum DistillationLoss {
+/// What the student's prediction is compared with the stored targets by (SPEC §6): the divergence,
+/// the normalisation (the same `MaskedLogSoftmax` the teacher's targets were written with) and how
+/// the tail beyond the stored top K counts.
+public struct DistillationObjective: Sendable, Equatable {
+  public var divergence: Divergence
+  public var normalization: MaskNormalization
+  public var tail: TailTreatment
+
+  public init(divergence: Divergence = .reverseKL, normalization: MaskNormalization = .normalized,
+              tail: TailTreatment = .spread) {
+    self.divergence = divergence; self.normalization = normalization; self.tail = tail
+  }
+
   /// Mean divergence over the masked positions of the batch between the student's one-pass
   /// prediction and the teacher targets.
-  public static func loss(_ g: Graph, student: DiffusionNetwork, batch: TargetBatch, divergence: Divergence,
-                          leaky: Bool) -> Var {
-    let predicted = student.maskedPositionLogits(g, tokens: batch.inputs)
+  public func loss(_ g: Graph, student: Denoiser, batch: TargetBatch) -> Var {
+    let predicted = MaskedPrediction(g, student, tokens: batch.inputs)
     precondition(predicted.positions.count == batch.targets.rows,
                  "\(batch.targets.rows) targets for \(predicted.positions.count) masked positions")
-    return g.distillationLoss(predicted.logits, targets: batch.targets, divergence: divergence.kind,
-                              mask: student.config.maskIndex, leaky: leaky)
-  }
-}
-
-extension Divergence {
-  var kind: DivergenceKind {
-    switch self {
-    case .reverseKL: return .reverseKL
-    case .forwardKL: return .forwardKL
-    case .mse: return .mse
-    case .totalVariation: return .totalVariation
-    case .logL1: return .logL1
-    }
+    return g.distillationLoss(predicted.logits, targets: batch.targets, divergence: divergence,
+                              mask: student.config.maskIndex, normalization: normalization, tail: tail)
   }
 }

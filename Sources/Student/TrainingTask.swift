@@ -1,6 +1,14 @@
 import Engine
 import Networks
 
+/// Rows of token ids the trainer reads batches from (an HDF5 split, or memory in tests).
+public protocol BatchSource: AnyObject {
+  var length: Int { get }
+  var rowCount: Int { get }
+  /// Copies the given rows, each `length` ids, into the start of `buffer` (grown if too short).
+  func read(rows: [Int], into buffer: inout [Int32]) throws
+}
+
 /// What a training loop optimises: rows of some data and the loss of a batch of them. Pretraining
 /// and each SDTT round are tasks of the same loop (checkpoints, resume, EMA, NaN guard are shared).
 public protocol TrainingTask: AnyObject {
@@ -8,15 +16,15 @@ public protocol TrainingTask: AnyObject {
   var rowCount: Int { get }
   /// The loss of `rows` on a recording graph. `upcoming` are the next call's rows (a task may
   /// start reading them in the background). `rng` is the run's saved noise stream.
-  func loss(_ g: Graph, network: DiffusionNetwork, rows: [Int], upcoming: [Int], rng: inout RandomStream) throws -> Var
+  func loss(_ g: Graph, network: Network, rows: [Int], upcoming: [Int], rng: inout RandomStream) throws -> Var
   /// Validation loss of `network` (the EMA weights), deterministic; nil when the task has none.
-  func validationLoss(network: DiffusionNetwork) throws -> Double?
+  func validationLoss(network: Network) throws -> Double?
   /// Tokens in a batch of `rows` rows (for throughput figures).
   func tokens(rows: Int) -> Int
 }
 
 extension TrainingTask {
-  public func validationLoss(network: DiffusionNetwork) throws -> Double? { nil }
+  public func validationLoss(network: Network) throws -> Double? { nil }
 }
 
 /// Pretraining on clean rows: the ELBO of SPEC §4 (or next-token NLL for `ar` networks).
@@ -36,7 +44,7 @@ public final class PretrainingTask: TrainingTask {
   public var rowCount: Int { train.rowCount }
   public func tokens(rows: Int) -> Int { rows * train.length }
 
-  public func loss(_ g: Graph, network: DiffusionNetwork, rows: [Int], upcoming: [Int],
+  public func loss(_ g: Graph, network: Network, rows: [Int], upcoming: [Int],
                    rng: inout RandomStream) throws -> Var {
     try train.read(rows: rows, into: &buffer)
     let x0 = TokenTensor(shape: [rows.count, train.length], values: Array(buffer.prefix(rows.count * train.length)))
@@ -44,19 +52,9 @@ public final class PretrainingTask: TrainingTask {
   }
 
   /// NLL per token of the first `validationRows` validation rows, with fixed randomness.
-  public func validationLoss(network: DiffusionNetwork) throws -> Double? {
-    guard let validation, validationRows > 0, validation.rowCount > 0 else { return nil }
-    let rows = min(validationRows, validation.rowCount)
-    var rng = RandomStream(seed: seed).derive("validation")
-    var total = 0.0, start = 0
-    var buffer: [Int32] = []
-    while start < rows {
-      let n = min(batchSize, rows - start)
-      try validation.read(rows: Array(start..<(start + n)), into: &buffer)
-      let x0 = TokenTensor(shape: [n, validation.length], values: Array(buffer.prefix(n * validation.length)))
-      total += TrainingObjective.validationNLL(network: network, x0: x0, rng: &rng) * Double(n)
-      start += n
-    }
-    return total / Double(rows)
+  public func validationLoss(network: Network) throws -> Double? {
+    guard let validation else { return nil }
+    return try TrainingObjective.validationNLL(network: network, source: validation, rows: validationRows,
+                                               batchSize: batchSize, seed: seed)
   }
 }

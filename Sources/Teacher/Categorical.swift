@@ -1,20 +1,15 @@
 import Engine
 import Foundation
 
-/// Categorical draws with the reference's conventions (SPEC §5): Gumbel-max in float64 and
-/// nucleus (top-p) filtering of logits.
+/// Categorical draws with the reference's conventions (SPEC §5): Gumbel-max (`GumbelMax`) in
+/// float64 and nucleus (top-p) filtering of logits.
 public enum Categorical {
   /// The reference's Gumbel-max draw, `argmax_i p_i / (1e-10 − log(u_i + 1e-10))` with u_i uniform
   /// float64: dividing by an Exp(1) variable is an exponential race, won by i with probability
   /// p_i / Σp (the 1e-10 terms only guard the logarithm). Zero entries take no uniform; ties go to
   /// the first index. Returns −1 when every entry is 0.
   public static func gumbelMax(probabilities p: [Double], rng: inout RandomStream) -> Int {
-    var best = -1, bestScore = -Double.infinity
-    for i in p.indices where p[i] > 0 {
-      let score = p[i] / (1e-10 - Foundation.log(rng.uniformDouble() + 1e-10))
-      if score > bestScore { bestScore = score; best = i }
-    }
-    return best
+    GumbelMax.draw(count: p.count, rng: &rng) { p[$0] }
   }
 
   /// The indices nucleus filtering keeps, most probable first: the shortest prefix of the tokens
@@ -119,13 +114,8 @@ final class TokenDrawer {
       for i in 1..<v where row[i] > row[best] { best = i }
       return Int32(best)
     }
-    var best = -1, bestScore = -Double.infinity
-    for i in 0..<v where row[i] > -.infinity {
-      let p = Foundation.exp(Double(row[i]))
-      let score = p / (1e-10 - Foundation.log(rng.uniformDouble() + 1e-10))
-      if score > bestScore { bestScore = score; best = i }
-    }
-    return Int32(best)
+    let row = self.row
+    return Int32(GumbelMax.draw(count: v, rng: &rng) { row[$0] > -.infinity ? Foundation.exp(Double(row[$0])) : 0 })
   }
 
   /// Leaves log p(x0) in `row`: filter, remove the mask logit, log-softmax in float32.
@@ -143,12 +133,6 @@ final class TokenDrawer {
         row.update(from: filtered, count: v)
       }
     }
-    row[maskIndex] = -.infinity
-    var m = -Float.infinity
-    for i in 0..<v where row[i] > m { m = row[i] }
-    var sum = 0.0
-    for i in 0..<v { sum += Double(expf(row[i] - m)) }
-    let lse = m + Float(Foundation.log(sum))
-    for i in 0..<v { row[i] -= lse }
+    MaskedLogSoftmax.logProbabilities(row, v, mask: maskIndex, normalization: .normalized, into: row)
   }
 }

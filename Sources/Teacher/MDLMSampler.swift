@@ -1,4 +1,5 @@
 import Engine
+import MaskedDiffusion
 import Networks
 
 /// MDLM ancestral sampling (SPEC §5) on the full-sequence network.
@@ -56,7 +57,7 @@ public struct MDLMSampler: Sampler {
   /// `eps` is the last time of the grid (the reference's default 1e-5; tests move it to leave
   /// work for the final step).
   func sampleBatch(prefixes: [[Int32]], streams: inout [RandomStream], steps: Int, options: SamplingOptions,
-                   eps: Double = 1e-5, observe: ((Step) -> Void)? = nil) -> BatchOutcome {
+                   eps: Double = DiffusionTime.samplingEnd, observe: ((Step) -> Void)? = nil) -> BatchOutcome {
     let b = prefixes.count, l = config.length, v = config.vocabSize
     let mask = Int32(config.maskIndex)
     // The all-mask sequence with each prefix clamped. Prefix positions are never masked, so no

@@ -1,4 +1,5 @@
 import Engine
+import MaskedDiffusion
 import Networks
 
 /// Sampling from a partition network with the reference's "efficient" samplers (SPEC §5).
@@ -107,7 +108,7 @@ enum RevealCounts {
   /// Non-uniform: the reveal probability of the first step, (α_s − α_t)/(1 − α_t) at t = 1,
   /// s = 1 − dt (= dt for the log-linear schedule), used at every step as in the reference.
   static func nonUniformProbability(steps: Int) -> Double {
-    let dt = (1 - 1e-5) / Double(steps)
+    let dt = DiffusionTime.samplingStep(steps: steps)
     let at = LogLinearSchedule.alpha(1), as_ = LogLinearSchedule.alpha(1 - dt)
     return (as_ - at) / (1 - at)
   }

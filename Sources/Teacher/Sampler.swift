@@ -1,4 +1,5 @@
 import Engine
+import MaskedDiffusion
 import Networks
 
 /// A generator of token sequences from a trained network: the partition sampler or MDLM ancestral.
@@ -51,10 +52,11 @@ public struct SamplingRun: Sendable {
 
 /// The sampler that fits a network: partition networks get the partition sampler, MDLM networks
 /// ancestral sampling.
-public func makeSampler(for network: DiffusionNetwork) throws -> any Sampler {
-  if let pgm = network as? PartitionDIT { return PartitionSampler(network: pgm) }
-  if let dit = network as? DIT { return try MDLMSampler(network: dit) }
-  throw SamplingError.unsupportedNetwork("no sampler for a network of kind '\(network.config.kind.rawValue)'")
+public func makeSampler(for network: Denoiser) throws -> any Sampler {
+  switch network {
+  case .partition(let pgm): return PartitionSampler(network: pgm)
+  case .mdlm(let dit): return try MDLMSampler(network: dit)
+  }
 }
 
 /// What one batch produced.

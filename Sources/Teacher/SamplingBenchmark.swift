@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import MaskedDiffusion
 import Networks
 
 /// `pgm bench sample`: the partition sampler against MDLM ancestral sampling at the same width,

@@ -1,3 +1,4 @@
+import MaskedDiffusion
 import Networks
 
 /// How the partition sampler decides how many positions each step reveals (SPEC §5).

@@ -71,14 +71,7 @@ struct EvalCommand: ParsableCommand {
                                            log: Output.progress)
       if json { print(try Output.json(result)); return }
       print(result.valNLL.map { String(format: "validation NLL %.4f nats/token (PPL %.3f)", $0, exp($0)) } ?? "no validation split")
-      for r in result.rows {
-        var line = String(format: "steps %4d  entropy %.3f  %.4f s/sample  %7.0f tokens/s", r.steps, r.entropy, r.latencySeconds, r.tokensPerSecond)
-        if let f = r.forbiddenRate {
-          line += String(format: "  forbidden %.4f ± %.4f  bigram TV %.4f  NLL %.3f", f, r.forbiddenRateSE ?? 0, r.bigramTV ?? 0, r.nll ?? 0)
-        }
-        if let p = r.genPPL { line += String(format: "  gen. PPL %.2f", p) }
-        print(line)
-      }
+      print(TradeoffTable.markdown(result.rows), terminator: "")
     }
   }
 }

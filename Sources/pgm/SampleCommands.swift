@@ -1,3 +1,4 @@
+import Formats
 import ArgumentParser
 import Checkpoints
 import Engine
@@ -63,7 +64,7 @@ struct SampleCommand: ParsableCommand {
   func run() throws {
     try reportingErrors {
       let dir = URL(fileURLWithPath: model)
-      let network = try ModelFolder.load(dir, weights: weights.map { URL(fileURLWithPath: $0) })
+      let network = try ModelFolder.load(dir, weights: weights.map { URL(fileURLWithPath: $0) }).requireDenoiser("pgm sample")
       let config = network.config
       let tokenizer = try Self.tokenizer(in: dir, for: config)
       var known = [bos ?? tokenizer?.bos ?? Int32(config.maskIndex - 1)]
@@ -90,7 +91,7 @@ struct SampleCommand: ParsableCommand {
       }
       if let idsOut {
         let lines = run.samples.map { "[" + $0.map(String.init).joined(separator: ",") + "]\n" }.joined()
-        try atomicWrite(Data(lines.utf8), to: URL(fileURLWithPath: idsOut))
+        try AtomicFile.write(Data(lines.utf8), to: URL(fileURLWithPath: idsOut))
       }
       for (i, sample) in run.samples.enumerated() {
         if let tokenizer {

@@ -59,7 +59,7 @@ import Networks
     let config = ModelConfig(kind: .pgm, vocabSize: 23, hiddenSize: 20, heads: 5, condDim: 6, length: 9, mlpRatio: 3,
                              encoderBlocks: 2, decoderBlocks: 1, preQueryMode: .learnFreqsMean, queryProcessMode: .mlp4,
                              dropout: 0.2)
-    let original = try makeNetwork(config, seed: 17)
+    let original = try Network(config, seed: 17)
     try ModelExport.write(network: original, to: scratch.file("exported"))
     try ModelImport.run(source: scratch.file("exported"), to: scratch.file("back"))
     let back = try ModelFolder.load(scratch.file("back"))
@@ -137,14 +137,14 @@ import Networks
   @Test func networksTheReferenceCannotLoadAreRefusedAndFailedExportsLeaveNoWeights() throws {
     let scratch = try Scratch("export-refuse")
     defer { scratch.remove() }
-    let ar = try makeNetwork(ModelConfig(kind: .ar, vocabSize: 11, hiddenSize: 8, heads: 2, condDim: 4, length: 6, blocks: 1))
+    let ar = try Network(ModelConfig(kind: .ar, vocabSize: 11, hiddenSize: 8, heads: 2, condDim: 4, length: 6, blocks: 1))
     #expect(throws: ImportError.self) { try ModelExport.write(network: ar, to: scratch.file("ar")) }
-    let wide = try makeNetwork(ModelConfig(kind: .mdlm, vocabSize: 11, hiddenSize: 8, heads: 2, condDim: 4, length: 6,
+    let wide = try Network(ModelConfig(kind: .mdlm, vocabSize: 11, hiddenSize: 8, heads: 2, condDim: 4, length: 6,
                                            mlpRatio: 3, blocks: 1))
     #expect { try ModelExport.write(network: wide, to: scratch.file("wide")) } throws: {
       String(describing: $0).contains("MLP ratio at 4")
     }
-    let broken = try makeNetwork(ModelConfig(kind: .mdlm, vocabSize: 11, hiddenSize: 8, heads: 2, condDim: 4, length: 6, blocks: 1))
+    let broken = try Network(ModelConfig(kind: .mdlm, vocabSize: 11, hiddenSize: 8, heads: 2, condDim: 4, length: 6, blocks: 1))
     var values = broken.parameters["blocks.0.mlp.0.bias"]!.toArray()
     values[3] = .nan
     broken.parameters.assign("blocks.0.mlp.0.bias", values)

@@ -1,5 +1,6 @@
 import Distill
 import Engine
+import MaskedDiffusion
 import Foundation
 import HDF5
 import Teacher
@@ -22,7 +23,7 @@ func fakeBatch(_ index: Int, rows: Int, length: Int = 10, vocab: Int = 12, k: In
   let lp = (0..<(m * k)).map { _ in -Float(rng.uniformDouble()) * 3 }
   let tails = (0..<m).map { _ in -Float(rng.uniformDouble()) * 5 - 1 }
   return TargetBatch(inputs: TokenTensor(shape: [rows, length], values: tokens), times: (0..<rows).map { _ in rng.uniformDouble() },
-                     targets: TopKTargets(rows: m, k: k, ids: ids, logProbs: lp, tailLogMass: tails))
+                     targets: SparseDistributions(rows: m, k: k, ids: ids, logProbs: lp, tailLogMass: tails))
 }
 
 func header(sha: String = "ab12", vocab: Int = 12, rows: Int = 40, batch: Int = 8) -> TargetStore.Header {

@@ -102,17 +102,17 @@ import Testing
     checkGradients([x]) { g, v in g.sum(v[0], axis: 1) }
   }
 
-  @Test(arguments: [DivergenceKind.reverseKL, .forwardKL, .mse, .totalVariation, .logL1])
-  func distillationDivergences(_ kind: DivergenceKind) {
+  @Test(arguments: Divergence.allCases, TailTreatment.allCases)
+  func distillationDivergences(_ kind: Divergence, _ tail: TailTreatment) {
     // 3 positions over V = 7 (mask 6); targets: top-3 with a tail, one exact, one with padding.
     let logits = randomTensor([3, 7], seed: 44, scale: 1.5)
-    let targets = TopKTargets(rows: 3, k: 3, ids: [0, 2, 5, 1, 0, 3, 4, -1, -1],
+    let targets = SparseDistributions(rows: 3, k: 3, ids: [0, 2, 5, 1, 0, 3, 4, -1, -1],
                               logProbs: [-0.5, -1.5, -2.5, -0.3, -2.0, -2.2, -0.05, 0, 0],
                               tailLogMass: [-1.7, -3.0, -3.0])
-    for leaky in [false, true] {
+    for normalization in MaskNormalization.allCases {
       // TV and log-L1 have kinks; their FD check stays away from them with a small step.
       checkGradients([logits], step: kind == .totalVariation || kind == .logL1 ? 1e-3 : 1e-2) { g, v in
-        g.distillationLoss(v[0], targets: targets, divergence: kind, mask: 6, leaky: leaky)
+        g.distillationLoss(v[0], targets: targets, divergence: kind, mask: 6, normalization: normalization, tail: tail)
       }
     }
   }

@@ -10,7 +10,9 @@ import Testing
 @Suite struct PartitionPropertiesTests {
   static func load(_ folder: String) throws -> (PartitionDIT, TokenTensor, TokenTensor) {
     let dir = try Golden.url(folder)
-    let net = try ModelFolder.load(dir, weights: dir.appendingPathComponent("weights.safetensors")) as! PartitionDIT
+    guard case .partition(let net) = try ModelFolder.load(dir, weights: dir.appendingPathComponent("weights.safetensors")) else {
+      throw CheckpointError.invalid(folder, "not a partition network")
+    }
     let cases = try SafeTensorsFile(url: dir.appendingPathComponent("cases.safetensors"))
     let x0 = try cases.read("train.x0"), groups = try cases.read("train.group_idxs")
     return (net, TokenTensor(shape: x0.shape, values: try x0.int64s().map { Int32($0) }),

@@ -1,4 +1,5 @@
 import Engine
+import MaskedDiffusion
 import Foundation
 import Networks
 import Student
@@ -23,10 +24,10 @@ func randomPartition(vocab: Int, length: Int, seed: UInt64) throws -> PartitionD
     let student = try randomPartition(vocab: v, length: l, seed: 4), teacher = try randomPartition(vocab: v, length: l, seed: 5)
     var rng = RandomStream(seed: 6)
     let x0 = TokenTensor(shape: [5, l], values: (0..<(5 * l)).map { _ in Int32(rng.int(below: v - 1)) })
-    let batch = TeacherTargets.generate(teacher: teacher, clean: x0, settings: TeacherSettings(steps: 2, dt: 0.1, topK: 4), rng: &rng)
+    let batch = TeacherTargets.generate(teacher: .partition(teacher), clean: x0, settings: TeacherSettings(steps: 2, dt: 0.1, topK: 4), rng: &rng)
 
     let g1 = Graph()
-    let packed = DistillationLoss.loss(g1, student: student, batch: batch, divergence: .reverseKL, leaky: false)
+    let packed = DistillationObjective(divergence: .reverseKL).loss(g1, student: .partition(student), batch: batch)
     g1.backward(from: packed)
 
     let g2 = Graph()
@@ -69,11 +70,11 @@ func randomPartition(vocab: Int, length: Int, seed: UInt64) throws -> PartitionD
     let x0 = TokenTensor(shape: [4, l], values: (0..<(4 * l)).map { _ in Int32(rng.int(below: v - 1)) })
     func batch(_ k: Int) -> TargetBatch {
       var r = RandomStream(seed: 10)
-      return TeacherTargets.generate(teacher: teacher, clean: x0, settings: TeacherSettings(steps: 2, dt: 0.1, topK: k), rng: &r)
+      return TeacherTargets.generate(teacher: .partition(teacher), clean: x0, settings: TeacherSettings(steps: 2, dt: 0.1, topK: k), rng: &r)
     }
     func lossAndGradient(_ b: TargetBatch) -> (Float, [Float]) {
       let g = Graph()
-      let loss = DistillationLoss.loss(g, student: student, batch: b, divergence: .reverseKL, leaky: false)
+      let loss = DistillationObjective(divergence: .reverseKL).loss(g, student: .partition(student), batch: b)
       g.backward(from: loss)
       return (loss.value[flat: 0], student.parameters.tensors.flatMap { g.gradient(ofParameter: $0)?.toArray() ?? [] })
     }
@@ -101,9 +102,9 @@ func randomPartition(vocab: Int, length: Int, seed: UInt64) throws -> PartitionD
     let net = try randomPartition(vocab: v, length: l, seed: 11)
     var rng = RandomStream(seed: 12)
     let x0 = TokenTensor(shape: [3, l], values: (0..<(3 * l)).map { _ in Int32(rng.int(below: v - 1)) })
-    let batch = TeacherTargets.generate(teacher: net, clean: x0, settings: TeacherSettings(steps: 1, dt: 0.1, topK: v - 1), rng: &rng)
+    let batch = TeacherTargets.generate(teacher: .partition(net), clean: x0, settings: TeacherSettings(steps: 1, dt: 0.1, topK: v - 1), rng: &rng)
     for d in Divergence.allCases {
-      let loss = DistillationLoss.loss(Graph(recording: false), student: net, batch: batch, divergence: d, leaky: false)
+      let loss = DistillationObjective(divergence: d).loss(Graph(recording: false), student: .partition(net), batch: batch)
       #expect(abs(loss.value[flat: 0]) < 1e-4, "\(d): \(loss.value[flat: 0])")
     }
   }
@@ -117,8 +118,8 @@ func randomPartition(vocab: Int, length: Int, seed: UInt64) throws -> PartitionD
     var minNormal = Float.infinity
     for trial in 0..<5 {
       var r = RandomStream(seed: UInt64(20 + trial))
-      let batch = TeacherTargets.generate(teacher: teacher, clean: x0, settings: TeacherSettings(steps: 1, dt: 0.1, topK: v - 1), rng: &r)
-      minNormal = min(minNormal, DistillationLoss.loss(Graph(recording: false), student: student, batch: batch, divergence: .reverseKL, leaky: false).value[flat: 0])
+      let batch = TeacherTargets.generate(teacher: .partition(teacher), clean: x0, settings: TeacherSettings(steps: 1, dt: 0.1, topK: v - 1), rng: &r)
+      minNormal = min(minNormal, DistillationObjective(divergence: .reverseKL).loss(Graph(recording: false), student: .partition(student), batch: batch).value[flat: 0])
     }
     #expect(minNormal >= 0)
   }

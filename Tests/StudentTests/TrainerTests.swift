@@ -50,9 +50,8 @@ func temporaryDirectory(_ name: String) -> URL {
   func lossGoesDown(_ kind: ModelConfig.Kind) throws {
     let dir = temporaryDirectory("loss")
     defer { try? FileManager.default.removeItem(at: dir) }
-    let trainer = try Trainer(network: try makeNetwork(tinyConfig(kind), seed: 1), settings: settings(steps: 80),
-                              train: data, validation: validation, directory: dir)
-    trainer.log = { _ in }
+    let trainer = try Trainer(network: try Network(tinyConfig(kind), seed: 1), settings: settings(steps: 80),
+                              train: data, validation: validation, files: TrainingFiles(directory: dir), log: { _ in })
     let before = try trainer.evaluate()!
     let summary = try trainer.run()
     #expect(summary.validationNLL! < before * 0.85, "validation NLL \(before) → \(summary.validationNLL!)")
@@ -66,18 +65,15 @@ func temporaryDirectory(_ name: String) -> URL {
     let a = temporaryDirectory("straight"), b = temporaryDirectory("resumed")
     defer { try? FileManager.default.removeItem(at: a); try? FileManager.default.removeItem(at: b) }
     let cfg = tinyConfig(.pgm)
-    let straight = try Trainer(network: try makeNetwork(cfg, seed: 1), settings: settings(steps: 12), train: data,
-                               validation: validation, directory: a)
-    straight.log = { _ in }
+    let straight = try Trainer(network: try Network(cfg, seed: 1), settings: settings(steps: 12), train: data,
+                               validation: validation, files: TrainingFiles(directory: a), log: { _ in })
     _ = try straight.run()
     // Interrupted: run to step 8 (a checkpoint), then a fresh process object continues to 12.
-    let first = try Trainer(network: try makeNetwork(cfg, seed: 1), settings: settings(steps: 8), train: data,
-                            validation: validation, directory: b)
-    first.log = { _ in }
+    let first = try Trainer(network: try Network(cfg, seed: 1), settings: settings(steps: 8), train: data,
+                            validation: validation, files: TrainingFiles(directory: b), log: { _ in })
     _ = try first.run()
-    let second = try Trainer(network: try makeNetwork(cfg, seed: 99), settings: settings(steps: 12), train: data,
-                             validation: validation, directory: b)
-    second.log = { _ in }
+    let second = try Trainer(network: try Network(cfg, seed: 99), settings: settings(steps: 12), train: data,
+                             validation: validation, files: TrainingFiles(directory: b), log: { _ in })
     let summary = try second.run()
     #expect(summary.resumedFrom == 8)
     for (x, y) in zip(straight.network.parameters.tensors, second.network.parameters.tensors) { #expect(x.toArray() == y.toArray()) }
@@ -95,12 +91,10 @@ func temporaryDirectory(_ name: String) -> URL {
   @Test func nonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
     let dir = temporaryDirectory("nan")
     defer { try? FileManager.default.removeItem(at: dir) }
-    let trainer = try Trainer(network: try makeNetwork(tinyConfig(.pgm), seed: 1), settings: settings(steps: 20),
-                              train: data, validation: validation, directory: dir)
-    trainer.log = { _ in }
-    trainer.beforeStep = { step in
-      if step == 6 { trainer.network.parameters.tensors[0][flat: 0] = .nan }
-    }
+    let network = try Network(tinyConfig(.pgm), seed: 1)
+    let trainer = try Trainer(network: network, settings: settings(steps: 20), train: data, validation: validation,
+                              files: TrainingFiles(directory: dir), log: { _ in },
+                              beforeStep: { step in if step == 6 { network.parameters.tensors[0][flat: 0] = .nan } })
     let ckpt = dir.appendingPathComponent("checkpoint.safetensors")
     #expect {
       _ = try trainer.run()
@@ -108,23 +102,21 @@ func temporaryDirectory(_ name: String) -> URL {
       "\(error)".contains("non-finite at step 6") && "\(error)".contains(ckpt.path)
     }
     // The checkpoint of step 4 survives and a rerun resumes from it.
-    let resumed = try Trainer(network: try makeNetwork(tinyConfig(.pgm), seed: 1), settings: settings(steps: 5),
-                              train: data, validation: validation, directory: dir)
-    resumed.log = { _ in }
+    let resumed = try Trainer(network: try Network(tinyConfig(.pgm), seed: 1), settings: settings(steps: 5),
+                              train: data, validation: validation, files: TrainingFiles(directory: dir), log: { _ in })
     #expect(try resumed.run().resumedFrom == 4)
   }
 
   @Test func refusesACheckpointOfAnotherRun() throws {
     let dir = temporaryDirectory("other")
     defer { try? FileManager.default.removeItem(at: dir) }
-    let t1 = try Trainer(network: try makeNetwork(tinyConfig(.pgm), seed: 1), settings: settings(steps: 4), train: data,
-                         validation: nil, directory: dir)
-    t1.log = { _ in }
+    let t1 = try Trainer(network: try Network(tinyConfig(.pgm), seed: 1), settings: settings(steps: 4), train: data,
+                         validation: nil, files: TrainingFiles(directory: dir), log: { _ in })
     _ = try t1.run()
     var other = settings(steps: 8)
     other.batchSize = 4
-    let t2 = try Trainer(network: try makeNetwork(tinyConfig(.pgm), seed: 1), settings: other, train: data,
-                         validation: nil, directory: dir)
+    let t2 = try Trainer(network: try Network(tinyConfig(.pgm), seed: 1), settings: other, train: data,
+                         validation: nil, files: TrainingFiles(directory: dir), log: { _ in })
     #expect(throws: TrainingError.self) { _ = try t2.run() }
   }
 }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import MaskedDiffusion
 import Networks
 @testable import Teacher
 import Testing
@@ -133,7 +134,7 @@ import Testing
     var ar = TinyNetworks.mdlmConfig()
     ar.kind = .ar
     #expect(throws: SamplingError.self) { try MDLMSampler(network: try DIT(config: ar)) }
-    #expect(try makeSampler(for: TinyNetworks.mdlm()) is MDLMSampler)
-    #expect(try makeSampler(for: TinyNetworks.partition()) is PartitionSampler)
+    #expect(try makeSampler(for: .mdlm(TinyNetworks.mdlm())) is MDLMSampler)
+    #expect(try makeSampler(for: .partition(TinyNetworks.partition())) is PartitionSampler)
   }
 }

@@ -1,4 +1,5 @@
 import Engine
+import MaskedDiffusion
 import Foundation
 import Networks
 import Teacher
@@ -31,14 +32,14 @@ func constantPredictor(_ logits: [Float], length: Int = 16) throws -> PartitionD
     let logits: [Float] = [0, 1, 2, -1, 0.5, 3]  // mask = 5: its logit must not matter
     let net = try constantPredictor(logits)
     let mask: Int32 = 5
-    let expected = TeacherTargets.logProbabilities(logits, 6, mask: 5, leaky: false)
+    let expected = MaskedLogSoftmax.logProbabilities(Tensor(shape: [1, 6], values: logits), mask: 5).toArray()
     #expect(abs(expected[0] - (0 - log(1 + exp(1) + exp(2) + exp(-1) + exp(0.5)))) < 1e-6)
     let b = 64, l = 16
     let xt = TokenTensor(shape: [b, l], values: (0..<(b * l)).map { $0 % l == 0 ? 0 : mask })
     let t = 0.5, dt = 0.125
     var settings = TeacherSettings(steps: 1, dt: dt, topK: 5)
     var rng = RandomStream(seed: 1)
-    let targets = TeacherTargets.run(teacher: net, inputs: xt, times: [Double](repeating: t, count: b), settings: settings, rng: &rng)
+    let targets = TeacherTargets.run(teacher: .partition(net), inputs: xt, times: [Double](repeating: t, count: b), settings: settings, rng: &rng)
     #expect(targets.rows == b * (l - 1))
     for r in 0..<targets.rows {
       for j in 0..<5 { #expect(abs(targets.logProbs[r * 5 + j] - expected[Int(targets.ids[r * 5 + j])]) < 1e-5) }
@@ -69,9 +70,9 @@ func constantPredictor(_ logits: [Float], length: Int = 16) throws -> PartitionD
   }
 
   /// One ancestral teacher step.
-  static func oneStep(_ net: DiffusionNetwork, _ xt: TokenTensor, t: Double, dt: Double, rng: inout RandomStream) -> TokenTensor {
-    TeacherTargets.step(teacher: net, inputs: xt, times: [Double](repeating: t, count: xt.shape[0]), dt: dt,
-                        leaky: false, rng: &rng)
+  static func oneStep(_ net: PartitionDIT, _ xt: TokenTensor, t: Double, dt: Double, rng: inout RandomStream) -> TokenTensor {
+    TeacherTargets.ancestralStep(teacher: .partition(net), inputs: xt, times: [Double](repeating: t, count: xt.shape[0]),
+                                 dt: dt, normalization: .normalized, rng: &rng).0
   }
 
   /// When a teacher time falls below dt every remaining mask is revealed.
@@ -79,7 +80,7 @@ func constantPredictor(_ logits: [Float], length: Int = 16) throws -> PartitionD
     let net = try constantPredictor([0, 1, 2, -1, 0.5, 3])
     let xt = TokenTensor(shape: [4, 16], values: (0..<64).map { $0 % 16 == 0 ? 0 : 5 })
     var rng = RandomStream(seed: 3)
-    let out = TeacherTargets.step(teacher: net, inputs: xt, times: [0.01, 0.01, 0.01, 0.01], dt: 0.02, leaky: false, rng: &rng)
+    let out = TeacherTargetTests.oneStep(net, xt, t: 0.01, dt: 0.02, rng: &rng)
     #expect(!out.values.contains(5))
   }
 
@@ -92,8 +93,8 @@ func constantPredictor(_ logits: [Float], length: Int = 16) throws -> PartitionD
     let x0 = TokenTensor(shape: [6, 14], values: (0..<84).map { _ in Int32(rng.int(below: 10)) })
     let settings = TeacherSettings(steps: k, dt: 0.05, topK: 10)
     var a = RandomStream(seed: 9), b = RandomStream(seed: 9)
-    let packed = TeacherTargets.generate(teacher: net, clean: x0, settings: settings, rng: &a, path: .packed)
-    let full = TeacherTargets.generate(teacher: net, clean: x0, settings: settings, rng: &b, path: .full)
+    let packed = TeacherTargets.generate(teacher: .partition(net), clean: x0, settings: settings, rng: &a, path: .packed)
+    let full = TeacherTargets.generate(teacher: .partition(net), clean: x0, settings: settings, rng: &b, path: .full)
     #expect(packed.inputs == full.inputs)
     #expect(packed.targets.ids == full.targets.ids)
     let worst = zip(packed.targets.logProbs, full.targets.logProbs).map { abs($0 - $1) }.max() ?? 0
@@ -123,7 +124,7 @@ func constantPredictor(_ logits: [Float], length: Int = 16) throws -> PartitionD
   @Test func studentGridTimesCoverTheGrid() {
     var rng = RandomStream(seed: 3)
     let step = 2 * (1 - 1e-5) / 32  // round 1 of S0 = 32, k = 2: a 16-step student
-    let t = TeacherTargets.gridTimes(64, studentStep: step, rng: &rng)
+    let t = TimeDraw.grid(64, step: step, rng: &rng)
     let j = t.map { (1 - $0) / step }
     #expect(j.allSatisfy { abs($0 - $0.rounded()) < 1e-9 && $0.rounded() >= 0 && $0.rounded() <= 15 })
     var counts = [Int](repeating: 0, count: 16)

@@ -1,9 +1,9 @@
 import Foundation
 
-/// Teacher targets for a set of positions: per row the top-K token ids with their log-probabilities
-/// and the log of the remaining mass, which the losses spread evenly over the other tokens.
-/// With K ≥ V − 1 (every token but the mask) the distribution is exact and the tail is −∞.
-public struct TopKTargets: Sendable {
+/// Distributions over a vocabulary stored sparsely: per row the top-K token ids with their
+/// log-probabilities and the log of the remaining mass (the tail). With K ≥ V − 1 (every token but
+/// the mask) the distribution is exact and the tail is −∞.
+public struct SparseDistributions: Sendable, Equatable {
   public var rows: Int
   public var k: Int
   /// [rows, k]; −1 pads a row whose distribution has fewer than k tokens.
@@ -15,50 +15,48 @@ public struct TopKTargets: Sendable {
 
   public init(rows: Int, k: Int, ids: [Int32], logProbs: [Float], tailLogMass: [Float]) {
     precondition(ids.count == rows * k && logProbs.count == rows * k && tailLogMass.count == rows,
-                 "TopKTargets: \(rows) rows × \(k) with \(ids.count) ids, \(logProbs.count) log-probs, \(tailLogMass.count) tails")
+                 "SparseDistributions: \(rows) rows × \(k) with \(ids.count) ids, \(logProbs.count) log-probs, \(tailLogMass.count) tails")
     self.rows = rows; self.k = k; self.ids = ids; self.logProbs = logProbs; self.tailLogMass = tailLogMass
   }
 }
 
-/// One batch of distillation targets: the masked inputs x_t, their times, and for every masked
-/// position (rows in (sequence, position) order) the teacher's target distribution.
-public struct TargetBatch: Sendable {
-  public var inputs: TokenTensor
-  public var times: [Double]
-  public var targets: TopKTargets
-
-  public init(inputs: TokenTensor, times: [Double], targets: TopKTargets) {
-    self.inputs = inputs; self.times = times; self.targets = targets
-  }
+/// The divergences a student can be matched to its teacher with (SPEC §6), on masked positions.
+public enum Divergence: String, Codable, Sendable, CaseIterable {
+  /// Σ_v e^{s_v}(s_v − τ_v): the papers' default, the only one found to keep quality as steps shrink.
+  case reverseKL = "reverse_kl"
+  /// Σ_v e^{τ_v}(τ_v − s_v).
+  case forwardKL = "forward_kl"
+  /// Mean over all N·V entries of (s_v − τ_v)² on log-probabilities.
+  case mse
+  /// True total variation ½ Σ_v |e^{s_v} − e^{τ_v}|.
+  case totalVariation = "tv"
+  /// What the public code calls "tvd": Σ_v |s_v − τ_v| on log-probabilities (named honestly).
+  case logL1 = "log_l1"
 }
 
-/// The SDTT divergences (SPEC §6), as an engine op on raw logits. See `DivergenceKind`.
-public enum DivergenceKind: Sendable {
-  case reverseKL, forwardKL, mse, totalVariation, logL1
-}
-
-/// Log-probabilities over the vocabulary without the mask column.
-///   normalized:  s_v = z_v − log Σ_{u≠mask} e^{z_u}
-///   leaky:       s_v = z_v − log(1 + Σ_{u≠mask} e^{z_u})   — the public codes' defect (their "own
-///                token gets 0" scatter writes 0 into a masked row's mask column before the
-///                log-softmax, so the probabilities sum to less than one); reproduction only.
-@inline(__always)
-func maskedLogNormalizer(_ z: UnsafePointer<Float>, _ v: Int, mask: Int, leaky: Bool) -> Float {
-  let lse = logNormalizer(z, v, excluded: mask)
-  if !leaky { return lse }
-  // log(1 + e^lse), stably.
-  return lse > 0 ? lse + log1pf(expf(-lse)) : log1pf(expf(lse))
+/// How the tokens outside a sparse target's top K are compared.
+public enum TailTreatment: String, Codable, Sendable, CaseIterable {
+  /// The tail mass spread evenly over the unlisted tokens (the teacher's tail taken as uniform).
+  /// Under reverse KL this rewards a student that spreads the tail's mass uniformly, i.e. samples
+  /// uniformly random tokens with that probability — harmless at K ≥ V − 1, a risk when K ≪ V.
+  case spread
+  /// The unlisted tokens form one outcome: the student's tail mass S = log Σ_{unlisted} e^{s_v}
+  /// against the teacher's T, so the divergence is over K + 1 outcomes and says nothing about
+  /// how the student shapes its tail.
+  case bucket
 }
 
 extension Graph {
-  /// Mean over rows of D(student ‖ teacher) for the rows of `logits` [M, V] (raw student logits),
-  /// mask column excluded. `mse` averages over all M·V entries (the mask column counts as a zero
-  /// difference, as in the reference where both sides hold the same constant there).
+  /// Mean over rows of D(student ‖ teacher) for the rows of `logits` [M, V] (raw student logits,
+  /// normalised by `MaskedLogSoftmax` exactly as the teacher's targets were), mask column excluded.
+  /// `mse` averages over all M·V entries (the mask column counts as a zero difference, as in the
+  /// reference where both sides hold the same constant there). No rows: a loss of 0.
   ///
   /// Backward uses dL/dz_j = dL/ds_j − p_j Σ_v dL/ds_v with p = e^s (valid for both
-  /// normalisations), so each divergence only supplies dL/ds.
-  public func distillationLoss(_ logits: Var, targets: TopKTargets, divergence: DivergenceKind, mask: Int,
-                               leaky: Bool = false) -> Var {
+  /// normalisations), so each divergence only supplies dL/ds. With the tail as a bucket, a term
+  /// f(S) of the tail's log-mass S gives dL/ds_v = f'(S)·e^{s_v − S} on each unlisted v.
+  public func distillationLoss(_ logits: Var, targets: SparseDistributions, divergence: Divergence, mask: Int,
+                               normalization: MaskNormalization = .normalized, tail: TailTreatment = .spread) -> Var {
     let v = logits.shape.last!, m = logits.value.count / v
     precondition(targets.rows == m, "distillationLoss: \(m) logit rows for \(targets.rows) target rows")
     precondition(mask >= 0 && mask < v && targets.ids.allSatisfy { $0 >= -1 && Int($0) < v && Int($0) != mask },
@@ -68,52 +66,48 @@ extension Graph {
     let dz = Tensor(uninitialized: logits.shape)
     var rowLoss = [Double](repeating: 0, count: m)
     let zp = logits.value.pointer, dzp = dz.pointer
-    let scale: Float = divergence == .mse ? 1 / Float(m * v) : 1 / Float(max(m, 1))
+    let scale: Float = m == 0 ? 0 : (divergence == .mse ? 1 / Float(m * v) : 1 / Float(m))
+    // A teacher log-probability of −∞ where the student has mass would be an infinite loss; the
+    // float floor stands in for it (stored targets are finite in practice).
+    let floor: Float = -104
     rowLoss.withUnsafeMutableBufferPointer { lossBuf in
       let lossp = lossBuf.baseAddress!
       Parallel.forRange(m, grain: max(1, 8192 / v)) { range in
         let tau = UnsafeMutablePointer<Float>.allocate(capacity: v)
         let ds = UnsafeMutablePointer<Float>.allocate(capacity: v)
-        defer { tau.deallocate(); ds.deallocate() }
+        let listed = UnsafeMutablePointer<Bool>.allocate(capacity: v)
+        listed.initialize(repeating: false, count: v)
+        defer { tau.deallocate(); ds.deallocate(); listed.deallocate() }
         for r in range {
           let z = zp + r * v, d = dzp + r * v
-          // Expand the target: top-K entries, the tail spread evenly over the remaining tokens.
-          var listed = 0
-          for j in 0..<k where targets.ids[r * k + j] >= 0 { listed += 1 }
-          let tailCount = others - listed
-          let tailEach: Float = tailCount > 0 ? targets.tailLogMass[r] - logf(Float(tailCount)) : -.infinity
-          for u in 0..<v { tau[u] = tailEach }
+          var listedCount = 0
           for j in 0..<k {
             let id = Int(targets.ids[r * k + j])
-            if id >= 0 { tau[id] = targets.logProbs[r * k + j] }
+            if id >= 0 { listed[id] = true; tau[id] = targets.logProbs[r * k + j]; listedCount += 1 }
           }
-          let lz = maskedLogNormalizer(z, v, mask: mask, leaky: leaky)
+          let tailCount = others - listedCount
+          let tailLogMass = targets.tailLogMass[r]
+          if tail == .spread {
+            let each: Float = tailCount > 0 ? tailLogMass - logf(Float(tailCount)) : -.infinity
+            for u in 0..<v where !listed[u] { tau[u] = each }
+          }
+          let lz = MaskedLogSoftmax.normalizer(z, v, mask: mask, normalization: normalization)
           var loss = 0.0
+          var studentTail = 0.0  // Σ over unlisted tokens of e^{s_v} (bucket)
           for u in 0..<v where u != mask {
-            let s = z[u] - lz, t = tau[u], p = expf(s)
-            let tp = t == -.infinity ? 0 : expf(t)
-            switch divergence {
-            case .reverseKL:
-              // A teacher log-prob of −∞ where the student has mass would be an infinite loss;
-              // treat it as the float floor instead (the stored targets are finite in practice).
-              let tt = t == -.infinity ? -104 : t
-              loss += Double(p) * Double(s - tt)
-              ds[u] = p * (s - tt + 1)
-            case .forwardKL:
-              if tp > 0 { loss += Double(tp) * Double(t - s) }
-              ds[u] = -tp
-            case .mse:
-              let tt = t == -.infinity ? -104 : t
-              loss += Double((s - tt) * (s - tt))
-              ds[u] = 2 * (s - tt)
-            case .totalVariation:
-              loss += 0.5 * Double(abs(p - tp))
-              ds[u] = p > tp ? 0.5 * p : (p < tp ? -0.5 * p : 0)
-            case .logL1:
-              let tt = t == -.infinity ? -104 : t
-              loss += Double(abs(s - tt))
-              ds[u] = s > tt ? 1 : (s < tt ? -1 : 0)
-            }
+            let s = z[u] - lz, p = expf(s)
+            if tail == .bucket && !listed[u] { studentTail += Double(p); continue }
+            let term = Self.elementTerm(divergence, s: s, p: p, t: tau[u], floor: floor)
+            loss += term.value
+            ds[u] = term.slope
+          }
+          if tail == .bucket && tailCount > 0 {
+            let bigS = studentTail > 0 ? Float(Foundation.log(studentTail)) : -.infinity
+            let term = Self.bucketTerm(divergence, bigS: bigS, t: tailLogMass, floor: floor)
+            loss += term.value
+            // e^{s_v − S} = p_v / P_tail.
+            let share = studentTail > 0 ? term.slope / Float(studentTail) : 0
+            for u in 0..<v where u != mask && !listed[u] { ds[u] = share * expf(z[u] - lz) }
           }
           ds[mask] = 0
           var sumDs: Float = 0
@@ -122,6 +116,7 @@ extension Graph {
             d[u] = u == mask ? 0 : (ds[u] - expf(z[u] - lz) * sumDs) * scale
           }
           lossp[r] = loss
+          for j in 0..<k { let id = Int(targets.ids[r * k + j]); if id >= 0 { listed[id] = false } }
         }
       }
     }
@@ -132,6 +127,36 @@ extension Graph {
       let grad = Tensor(uninitialized: logits.shape)
       mapVec(grad.count, dz.pointer, grad.pointer) { $0 * s }
       g.accumulate(logits, grad, owned: true)
+    }
+  }
+
+  /// One vocabulary entry: the divergence's term for student log-prob s (p = e^s) against teacher
+  /// log-prob t, and its derivative in s.
+  @inline(__always)
+  static func elementTerm(_ divergence: Divergence, s: Float, p: Float, t: Float, floor: Float) -> (value: Double, slope: Float) {
+    let tp = t == -.infinity ? 0 : expf(t)
+    let tt = t == -.infinity ? floor : t
+    switch divergence {
+    case .reverseKL: return (Double(p) * Double(s - tt), p * (s - tt + 1))
+    case .forwardKL: return (tp > 0 ? Double(tp) * Double(t - s) : 0, -tp)
+    case .mse: return (Double((s - tt) * (s - tt)), 2 * (s - tt))
+    case .totalVariation: return (0.5 * Double(abs(p - tp)), p > tp ? 0.5 * p : (p < tp ? -0.5 * p : 0))
+    case .logL1: return (Double(abs(s - tt)), s > tt ? 1 : (s < tt ? -1 : 0))
+    }
+  }
+
+  /// The tail as one outcome: the term f(S) for the student's tail log-mass S against the
+  /// teacher's T, and f'(S).
+  @inline(__always)
+  static func bucketTerm(_ divergence: Divergence, bigS: Float, t: Float, floor: Float) -> (value: Double, slope: Float) {
+    let sS = max(bigS, floor), tT = max(t, floor)
+    let pS = bigS == -.infinity ? 0 : expf(bigS), pT = t == -.infinity ? 0 : expf(t)
+    switch divergence {
+    case .reverseKL: return (Double(pS) * Double(sS - tT), pS * (sS - tT + 1))
+    case .forwardKL: return (pT > 0 ? Double(pT) * Double(tT - sS) : 0, -pT)
+    case .mse: return (Double((sS - tT) * (sS - tT)), 2 * (sS - tT))
+    case .totalVariation: return (0.5 * Double(abs(pS - pT)), pS > pT ? 0.5 * pS : (pS < pT ? -0.5 * pS : 0))
+    case .logL1: return (Double(abs(sS - tT)), sS > tT ? 1 : (sS < tT ? -1 : 0))
     }
   }
 }

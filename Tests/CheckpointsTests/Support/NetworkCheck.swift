@@ -4,25 +4,23 @@ import Networks
 
 /// Training-mode logits of a network on a fixed small batch (groups alternate for the partition
 /// network), to show that an imported folder loads and computes what its weights say.
-func referenceBatchLogits(_ network: DiffusionNetwork) -> [Float] {
+func referenceBatchLogits(_ network: Network) -> [Float] {
   let config = network.config
   let b = 2, l = min(config.length, 7)
   let tokens = TokenTensor(shape: [b, l], values: (0..<(b * l)).map { Int32(($0 * 7 + 3) % config.vocabSize) })
   let g = Graph(recording: false)
   switch network {
-  case let pgm as PartitionDIT:
+  case .partition(let pgm):
     let groups = TokenTensor(shape: [b, l], values: (0..<(b * l)).map { Int32(($0 / 2) % 2) })
     return pgm.logits(g, tokens: tokens, groups: groups).value.toArray()
-  case let dit as DIT:
+  case .mdlm(let dit), .autoregressive(let dit):
     return dit.logits(g, tokens: tokens).value.toArray()
-  default:
-    return []
   }
 }
 
 /// A network of `config` holding exactly `values` (name → float32 values).
-func network(_ config: ModelConfig, values: [String: [Float]]) throws -> DiffusionNetwork {
-  let network = try makeNetwork(config, seed: 99)
+func network(_ config: ModelConfig, values: [String: [Float]]) throws -> Network {
+  let network = try Network(config, seed: 99)
   for name in network.parameters.names { network.parameters.assign(name, values[name]!) }
   return network
 }

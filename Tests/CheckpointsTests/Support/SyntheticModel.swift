@@ -18,7 +18,7 @@ struct SyntheticModel {
 
   init(config: ModelConfig, seed: UInt64, rawDTypes: [String: DType] = [:]) throws {
     self.config = config
-    parameters = try makeNetwork(config).parameters.shapes
+    parameters = try Network(config).parameters.shapes
     var rng = SeededGenerator(seed: seed)
     raw = parameters.map { name, shape in
       TensorSpec(shape: shape, values: rng.floats(shape.reduce(1, *)), dtype: rawDTypes[name] ?? .f32)
