@@ -23,6 +23,10 @@ let package = Package(
                    providers: [.apt(["libopenblas-dev"])]),
     .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                    providers: [.apt(["libhdf5-dev"])]),
+    // Open MPI (Debian: libopenmpi-dev; mpirun from openmpi-bin). Linked, so `pgm` needs libmpi at
+    // run time; only `Cluster` imports it, and calls it only under an `mpirun` launch.
+    .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                   providers: [.apt(["libopenmpi-dev"])]),
 
     // Tensors, buffers, the autograd tape and the kernels: the only place with unsafe pointers.
     .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: kernels),
@@ -47,6 +51,9 @@ let package = Package(
     // Checks this implementation against reference outputs (`pgm verify`).
     .target(name: "Parity", dependencies: ["Student", "Checkpoints", "Formats", "Networks", "Engine"],
             swiftSettings: kernels),
+    // The processes of an `mpirun` job and the collectives between them (one process: rank 0 of 1,
+    // no MPI call). The only place calling MPI.
+    .target(name: "Cluster", dependencies: ["CMPI"]),
     // Rounds, target stores, evaluation and the trade-off report.
     .target(name: "Distill", dependencies: ["Teacher", "Student", "Corpus", "Checkpoints", "HDF5", "Networks", "Engine",
                                            .product(name: "Crypto", package: "swift-crypto")],
