@@ -60,7 +60,7 @@ let package = Package(
             swiftSettings: kernels),
     // The command line only: parse, call one function, print.
     .executableTarget(name: "pgm", dependencies: [
-      "Distill", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5", "Student", "Teacher", "Networks", "Engine", "Parity",
+      "Distill", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5", "Student", "Teacher", "Networks", "Engine", "Parity", "Cluster",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 
