@@ -77,6 +77,7 @@ let package = Package(
                 swiftSettings: kernels),
     .testTarget(name: "DistillTests", dependencies: ["Distill", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
                                                    "Networks", "Engine", "TestSupport"], swiftSettings: kernels),
+    .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
     .testTarget(name: "NetworksTests", dependencies: ["Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),
   ],
