@@ -34,6 +34,10 @@ let package = Package(
                    providers: [.apt(["libopenblas-dev"])]),
     .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                    providers: [.apt(["libhdf5-dev"])]),
+    // Open MPI (Debian: libopenmpi-dev; mpirun from openmpi-bin). Linked, so `pgm` needs libmpi at
+    // run time; only `Cluster` imports it, and calls it only under an `mpirun` launch.
+    .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                   providers: [.apt(["libopenmpi-dev"])]),
 
     // Tensors, buffers, the autograd tape and the kernels: the only place with unsafe pointers.
     .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: kernels),
@@ -62,13 +66,17 @@ let package = Package(
     // Checks this implementation against reference outputs (`pgm verify`).
     .target(name: "Parity", dependencies: ["Student", "MaskedDiffusion", "Checkpoints", "Formats", "Networks", "Engine"],
             swiftSettings: kernels),
+    // The processes of an `mpirun` job and the collectives between them (one process: rank 0 of 1,
+    // no MPI call). The only place calling MPI.
+    .target(name: "Cluster", dependencies: ["CMPI"]),
     // Rounds, target stores, evaluation and the trade-off report.
     .target(name: "Distill", dependencies: ["Teacher", "Student", "MaskedDiffusion", "Formats", "Corpus", "Checkpoints", "HDF5", "Networks", "Engine",
                                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kernels),
     // The command line only: parse, call one function, print.
     .executableTarget(name: "pgm", dependencies: [
-      "Distill", "MaskedDiffusion", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5", "Student", "Teacher", "Networks", "Engine", "Parity",
+      "Distill", "MaskedDiffusion", "Checkpoints", "Corpus", "Tokenizers", "Formats", "HDF5", "Student", "Teacher", "Networks",
+      "Engine", "Parity", "Cluster",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 
@@ -85,6 +93,7 @@ let package = Package(
                 swiftSettings: kernels),
     .testTarget(name: "DistillTests", dependencies: ["MaskedDiffusion", "Distill", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
                                                    "Networks", "Engine", "TestSupport"], swiftSettings: kernels),
+    .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
     .testTarget(name: "NetworksTests", dependencies: ["MaskedDiffusion", "Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),
   ],

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 
 /// Printing helpers shared by the commands.
@@ -10,7 +11,7 @@ enum Output {
   }
 
   static func error(_ message: String) {
-    FileHandle.standardError.write(("pgm: " + message + "\n").data(using: .utf8)!)
+    FileHandle.standardError.write(("pgm: " + Communicator.world.label + message + "\n").data(using: .utf8)!)
   }
 
   /// Progress to standard error, so that standard output stays machine-readable.
