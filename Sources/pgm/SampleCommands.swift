@@ -23,13 +23,13 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Weights to use instead of DIR/model.safetensors.")
   var weights: String?
 
-  @Option(help: "Sampling steps (the uniform partition sampler needs a divisor of the sequence length).")
+  @Option(parsing: .unconditional, help: "Sampling steps (the uniform partition sampler needs a divisor of the sequence length).")
   var steps: Int
 
-  @Option(help: "Number of samples.")
+  @Option(parsing: .unconditional, help: "Number of samples.")
   var count: Int = 1
 
-  @Option(help: "Samples per network pass.")
+  @Option(parsing: .unconditional, help: "Samples per network pass.")
   var batch: Int = 1
 
   @Option(help: "Text the samples continue (needs a tokenizer in DIR); it follows the BOS.")
@@ -59,6 +59,9 @@ struct SampleCommand: ParsableCommand {
   func validate() throws {
     if prefix != nil && prefixIds != nil { throw ValidationError("give --prefix or --prefix-ids, not both") }
     if count < 1 { throw ValidationError("--count must be at least 1") }
+    if steps < 1 { throw ValidationError("--steps must be at least 1 (got \(steps))") }
+    if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+    if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must lie in (0, 1] (got \(topP))") }
   }
 
   func run() throws {
@@ -121,7 +124,6 @@ struct SampleCommand: ParsableCommand {
   }
 }
 
-extension PartitionSchedule: ExpressibleByArgument {}
 
 /// `pgm bench sample [--json]`: partition sampler against MDLM at the same width.
 struct BenchSampleCommand: ParsableCommand {
