@@ -24,7 +24,7 @@ public enum ModelEvaluation {
   }
 
   public static func run(model dir: URL, steps: [Int], samples: Int, batch: Int, seed: UInt64, data: URL?,
-                         evaluator: URL?, schedule: PartitionSchedule, log: @escaping (String) -> Void) throws -> Result {
+                         evaluator: URL?, variants: [SamplerVariant], log: @escaping (String) -> Void) throws -> Result {
     let network = try ModelFolder.load(dir).requireDenoiser("pgm eval")
     let provenance = ModelProvenance.read(dir)
     guard let dataPath = data?.path ?? provenance?.dataset else {
@@ -43,12 +43,14 @@ public enum ModelEvaluation {
     } else {
       log("eval: no evaluator for this text model (train one with the recipe's 'evaluator' section or pass --evaluator); reporting entropy and speed only")
     }
-    let evaluation = SampleEvaluation(measure: measure, samples: samples, batch: batch, schedule: schedule,
-                                      bos: dataset.attributes.bosId)
+    let evaluation = SampleEvaluation(measure: measure, samples: samples, batch: batch, bos: dataset.attributes.bosId)
     var rows: [EvaluationRow] = []
     for s in steps {
-      log("eval: \(s) steps, \(samples) samples …")
-      rows.append(try evaluation.evaluate(network, name: dir.lastPathComponent, round: provenance?.round, steps: s, seed: seed))
+      for variant in variants {
+        log("eval: \(s) steps, \(variant), \(samples) samples …")
+        rows.append(try evaluation.evaluate(network, name: dir.lastPathComponent, round: provenance?.round, steps: s,
+                                            variant: variant, seed: seed))
+      }
     }
     let val = try ValidationSplit.nll(network.network, dataset, seed: seed)
     return Result(model: dir.path, valNLL: val, valPPL: val.map(exp), rows: rows)

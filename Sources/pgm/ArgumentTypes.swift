@@ -20,6 +20,7 @@ struct StepCounts: ExpressibleByArgument, CustomStringConvertible {
 }
 
 extension PartitionSchedule: ExpressibleByArgument {}
+extension RevealOrder: ExpressibleByArgument {}
 
 /// What `pgm pretrain` trains.
 enum PretrainPart: String, ExpressibleByArgument, CaseIterable {

@@ -49,6 +49,21 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "Partition sampler: uniform or non-uniform.")
   var sampler: PartitionSchedule = .uniform
 
+  @Option(help: "Which positions a step reveals: random or confidence.")
+  var order: RevealOrder = .random
+
+  @Option(help: "Nucleus filtering mass (1 = off).")
+  var topP: Double = 1
+
+  @Flag(help: "The final reveal of each sample takes the argmax.")
+  var greedyTail = false
+
+  @Option(help: "Noise-conditioned students: σ ~ U(0, NOISE) per sample and step.")
+  var noise: Double = 0
+
+  @Flag(help: "Every free sampler variant (plain, nucleus 0.95/0.9/0.8, greedy tail, confidence order, combinations, non-uniform) instead of the one the options above describe.")
+  var allSamplers = false
+
   @Flag(help: "Print one JSON object.")
   var json = false
 
@@ -74,7 +89,9 @@ struct EvalCommand: ParsableCommand {
       guard let model else { return }
       let result = try ModelEvaluation.run(model: URL(fileURLWithPath: model), steps: steps.values, samples: samples, batch: batch,
                                            seed: seed, data: data.map { URL(fileURLWithPath: $0) },
-                                           evaluator: evaluator.map { URL(fileURLWithPath: $0) }, schedule: sampler,
+                                           evaluator: evaluator.map { URL(fileURLWithPath: $0) },
+                                           variants: allSamplers ? SamplerVariant.freeGrid
+                                             : [SamplerVariant(schedule: sampler, order: order, topP: topP, greedyTail: greedyTail, noise: noise)],
                                            log: Output.progress)
       if json { print(try Output.json(result)); return }
       print(result.valNLL.map { String(format: "validation NLL %.4f nats/token (PPL %.3f)", $0, exp($0)) } ?? "no validation split")

@@ -50,6 +50,12 @@ struct SampleCommand: ParsableCommand {
   @Flag(help: "The final reveal of each sample takes the argmax instead of a draw.")
   var greedyTail = false
 
+  @Option(help: "Which positions a step reveals: random (the reference's) or confidence (the surest draws first).")
+  var order: RevealOrder = .random
+
+  @Option(help: "Noise-conditioned students: each step draws σ ~ U(0, NOISE) per sample (0 = off).")
+  var noise: Double = 0
+
   @Option(help: "Seed of the random stream.")
   var seed: UInt64 = 0
 
@@ -84,7 +90,8 @@ struct SampleCommand: ParsableCommand {
           return id
         }
       }
-      let options = SamplingOptions(prefix: known, batchSize: batch, topP: topP, greedyTail: greedyTail, schedule: sampler)
+      let options = SamplingOptions(prefix: known, batchSize: batch, topP: topP, greedyTail: greedyTail, schedule: sampler,
+                                    order: order, noise: noise)
       var rng = RandomStream(seed: seed)
       let start = Clock.now()
       let run = try makeSampler(for: network).generate(count: count, steps: steps, rng: &rng, options: options) { done in
