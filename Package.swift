@@ -60,7 +60,7 @@ let package = Package(
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: kernels),
     .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
-    .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+    .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Formats", "Networks", "Tokenizers", "TestSupport"]),
     .testTarget(name: "CorpusTests", dependencies: ["Corpus", "HDF5", "Tokenizers", "Engine", "TestSupport"]),
