@@ -36,8 +36,8 @@ import Networks
     #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent(ModelFolder.weightsFile).path))
   }
 
-  func tinyNetwork() throws -> DiffusionNetwork {
-    try makeNetwork(ModelConfig(kind: .mdlm, vocabSize: 11, hiddenSize: 8, heads: 2, condDim: 4, length: 6, blocks: 1), seed: 4)
+  func tinyNetwork() throws -> Network {
+    try Network(ModelConfig(kind: .mdlm, vocabSize: 11, hiddenSize: 8, heads: 2, condDim: 4, length: 6, blocks: 1), seed: 4)
   }
 
   @Test func aModelFolderWithAFlippedWeightByteIsNotLoaded() throws {

@@ -13,10 +13,8 @@ import Testing
     func trainer(steps: Int) throws -> Trainer {
       let settings = TrainingSettings(steps: steps, batchSize: 8, accumulation: 1, optimizer: AdamWSettings(learningRate: 3e-3),
                                       emaDecay: 0.99, checkpointEvery: 2, logEvery: 1, evalEvery: 0, evalRows: 8, seed: 3)
-      let trainer = try Trainer(network: try makeNetwork(tinyConfig(.pgm), seed: 1), settings: settings, train: data,
-                                validation: nil, directory: dir)
-      trainer.log = { _ in }
-      return trainer
+      return try Trainer(network: try Network(tinyConfig(.pgm), seed: 1), settings: settings, train: data,
+                         validation: nil, files: TrainingFiles(directory: dir), log: { _ in })
     }
     _ = try trainer(steps: 2).run()
     let checkpoint = dir.appendingPathComponent("checkpoint.safetensors")
