@@ -3,8 +3,22 @@ import Engine
 import Student
 import Teacher
 
+/// How a round's student learns (README, "Distillation methods").
+public enum DistillMethod: String, Codable, Sendable, CaseIterable {
+  /// SDTT (SPEC §6): match the teacher's k-step targets position by position.
+  case sdtt
+  /// On-policy discrete moment matching against the original teacher (`MomentMatchingTask`).
+  case dmmd
+}
+
 /// The distillation part of a recipe (SPEC §6).
 public struct DistillSpec: Codable, Sendable {
+  public var method: DistillMethod = .sdtt
+  /// The on-policy method's settings (`method: dmmd`).
+  public var dmmd: MomentMatchingSettings?
+  /// The public codes mask position 0 (the BOS) in the targets' inputs although every sampler
+  /// keeps it clean; false (default) never masks it.
+  public var maskBOS = false
   /// R rounds: the student of round r samples in S0 / k^r steps.
   public var rounds: Int
   /// S0, the teacher's original step count.
@@ -34,12 +48,15 @@ public struct DistillSpec: Codable, Sendable {
   public var evaluate: WeightChoice = .ema
 
   enum CodingKeys: String, CodingKey {
-    case rounds, s0, k, spacing, times, targetsPerRound = "targets_per_round", topK = "top_k", divergence
+    case method, dmmd, maskBOS = "mask_bos", rounds, s0, k, spacing, times, targetsPerRound = "targets_per_round", topK = "top_k", divergence
     case leakyNormalization = "leaky_normalization", tail, student, start, nextTeacher = "next_teacher", evaluate
   }
 
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
+    method = try c.decodeIfPresent(DistillMethod.self, forKey: .method) ?? .sdtt
+    dmmd = try c.decodeIfPresent(MomentMatchingSettings.self, forKey: .dmmd)
+    maskBOS = try c.decodeIfPresent(Bool.self, forKey: .maskBOS) ?? false
     rounds = try c.decode(Int.self, forKey: .rounds)
     s0 = try c.decode(Int.self, forKey: .s0)
     k = try c.decodeIfPresent(Int.self, forKey: .k) ?? 2
@@ -84,7 +101,14 @@ public struct DistillSpec: Codable, Sendable {
     try require(targetsPerRound >= 1, "targets_per_round must be ≥ 1")
     try require(topK >= 1, "top_k must be ≥ 1")
     try student.validate()
+    if method == .dmmd {
+      guard let dmmd else { throw RecipeError.invalid("distill", "method 'dmmd' needs a 'dmmd' section (e.g. {\"noise\": 1})") }
+      try dmmd.validate()
+    }
   }
+
+  /// The sampler settings a round's student is meant to be sampled with (its noise input, if any).
+  public var studentNoise: Double { method == .dmmd ? (dmmd?.noise ?? 0) : 0 }
 }
 
 

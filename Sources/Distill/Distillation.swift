@@ -102,7 +102,7 @@ public struct Distillation {
                        maskId: maskId, length: dataset.length, seed: recipe.seed(for: "targets-\(r)"),
                        teacherSHA256: teacherSHA, leaky: spec.normalization == .leaky, timeEpsilon: DiffusionTime.distillationFloor,
                        rowsPlanned: spec.targetsPerRound, batchRows: targetBatchRows,
-                       entryChunk: 1024, times: spec.times)
+                       entryChunk: 1024, times: spec.times, cleanPrefix: spec.maskBOS ? 0 : 1)
   }
 
   var targetBatchRows: Int { min(64, spec.targetsPerRound) }
@@ -129,6 +129,7 @@ public struct Distillation {
     var settings = TeacherSettings(steps: spec.k, dt: h.dt, spacing: spec.spacing, normalization: spec.normalization,
                                    topK: spec.topK)
     settings.targetTimes = spec.times
+    settings.cleanPrefix = h.cleanPrefix
     // Clean rows: a seeded permutation of the training split, repeated if the round needs more.
     var order = RandomStream(seed: h.seed).derive("rows")
     let perm = order.permutation(dataset.rowCount(.train))
@@ -169,7 +170,18 @@ public struct Distillation {
     // previous round's student run (weights, EMA, optimizer state and schedule carry on).
     let start = try ModelFolder.load(r == 1 ? teacherFolder(round: 1) : studentFolder(r - 1, .raw))
     let previous = r == 1 ? nil : run.student(round: r - 1).appendingPathComponent("checkpoint.safetensors")
-    let task = DistillationTask(source: reader, objective: spec.objective)
+    let task: TrainingTask
+    switch spec.method {
+    case .sdtt:
+      task = DistillationTask(source: reader, objective: spec.objective)
+    case .dmmd:
+      // The distribution to sample from is the original teacher's; the auxiliary starts as it.
+      let original = run.teacher.appendingPathComponent(TrainingFiles.averageFolder)
+      task = try MomentMatchingTask(source: reader, teacher: try ModelFolder.load(original).requireDenoiser("the teacher"),
+                                    auxiliary: try ModelFolder.load(original).requireDenoiser("the auxiliary model"),
+                                    studentSteps: spec.studentSteps(round: r), settings: spec.dmmd ?? MomentMatchingSettings(),
+                                    objective: spec.objective)
+    }
     // With EMA as the next teacher the student also continues from its EMA, as the reference's
     // use_ema_on_growth does (teacher and student start each round from the same weights).
     let begin: TrainingStart = previous.map { .continuing(checkpoint: $0, fromAverage: spec.nextTeacher == .ema) } ?? .fresh

@@ -65,9 +65,21 @@ public enum MainJob {
                          summary: spec.map { "Distilled with SDTT from a \($0.s0)-step teacher in \(r) rounds of \($0.k) teacher steps per student step: samples in \($0.studentSteps(round: r)) steps." },
                          source: source.path)
     if let report {
-      let rows = report.rows.filter { $0.round == r || $0.round == 0 }
+      let rows = report.rows.filter { ($0.round == r || $0.round == 0) && $0.sampler.order == .random && $0.sampler.topP == 1
+        && !$0.sampler.greedyTail && $0.sampler.schedule == (recipe?.eval.sampler ?? .uniform) }
       card.sections.append(ModelCard.Section(title: "Trade-offs (this student and its original teacher)",
                                              markdown: TradeoffTable.markdown(rows)))
+      let comparison = report.comparisons.filter { $0.round == r }
+      if !comparison.isEmpty {
+        card.sections.append(ModelCard.Section(title: "Against the teacher's best free sampler",
+                                               markdown: SamplerComparison.markdown(comparison, metric: report.metric)
+                                                 .replacingOccurrences(of: "## Against the teacher's best free sampler\n\n", with: "")))
+      }
+      if let noise = spec?.studentNoise, noise > 0 {
+        card.sections.append(ModelCard.Section(title: "Sampling this student", markdown:
+          "It was distilled with a noise input: sample it with `pgm sample --noise \(noise)` (each row draws σ ~ U(0, \(noise)) at every step "
+          + "and feeds it through the time conditioning). The reference's samplers pass σ = 0, which gives a noise-free, lower-quality sampler."))
+      }
     }
     _ = try ModelExport.write(modelFolder: source, to: destination, card: card)
     try Pretraining.copyTokenizer(source, into: destination)

@@ -28,7 +28,13 @@ public struct RunReport {
     public var metric: String
     public var models: [ModelEntry]
     public var rows: [EvaluationRow]
+    /// Each round's student against the teacher's best free sampler at its step count.
+    public var comparisons: [SamplerComparison]
+    public var referenceEntropy: Double
     public var timings: [Distillation.RoundTiming]
+    enum CodingKeys: String, CodingKey {
+      case name, s0, rounds, k, metric, models, rows, comparisons, referenceEntropy = "reference_entropy", timings
+    }
   }
 
   public let recipe: Recipe
@@ -66,7 +72,21 @@ public struct RunReport {
     return .none
   }
 
-  /// Evaluates what is missing and writes the three report files.
+  /// The sampler a model is meant to be sampled with: the recipe's schedule, plus the noise input
+  /// of noise-conditioned students.
+  func defaultVariant(round: Int) -> SamplerVariant {
+    SamplerVariant(schedule: recipe.eval.sampler, noise: round == 0 ? 0 : (spec?.studentNoise ?? 0))
+  }
+
+  /// Every free variant for a model of `round` (noise-conditioned students keep their noise).
+  func freeVariants(round: Int) -> [SamplerVariant] {
+    let noise = round == 0 ? 0 : (spec?.studentNoise ?? 0)
+    return SamplerVariant.freeGrid.map { var v = $0; v.noise = noise; return v }
+  }
+
+  /// Evaluates what is missing and writes the three report files: every model at every step count
+  /// of the recipe with its own sampler (the trade-off curves), and at each round's student step
+  /// count the teacher and that student with every free sampler variant (the honest comparison).
   public func write(timings: [Distillation.RoundTiming]) throws -> Document {
     let measure = try measure()
     let metric = measure.metricName
@@ -75,42 +95,70 @@ public struct RunReport {
     let e = recipe.eval
     let evaluation = SampleEvaluation(measure: measure, samples: e.samples, batch: e.batch, bos: dataset.attributes.bosId)
     let seed = recipe.seed(for: "evaluation")
+    let models = models()
+    func usable(_ steps: Int, _ variant: SamplerVariant) -> Bool { dataset.length % steps == 0 || variant.schedule == .nonUniform }
+    // What to evaluate: (model index, steps, variant), without repeats.
+    var plan: [(model: Int, steps: Int, variant: SamplerVariant)] = []
+    func add(_ m: Int, _ steps: Int, _ variant: SamplerVariant) {
+      guard usable(steps, variant), !plan.contains(where: { $0.model == m && $0.steps == steps && $0.variant == variant }) else { return }
+      plan.append((m, steps, variant))
+    }
+    for (m, model) in models.enumerated() { for steps in e.steps { add(m, steps, defaultVariant(round: model.1)) } }
+    let skipped = e.steps.filter { !usable($0, SamplerVariant(schedule: e.sampler)) }
+    if !skipped.isEmpty { log("eval: skipping step counts that do not divide L = \(dataset.length) (uniform sampler): \(skipped)") }
+    let studentRounds = models.filter { $0.1 > 0 }.map(\.1)
+    for r in studentRounds {
+      let steps = spec!.studentSteps(round: r)
+      for variant in freeVariants(round: 0) { add(0, steps, variant) }
+      if let m = models.firstIndex(where: { $0.1 == r }) { for variant in freeVariants(round: r) { add(m, steps, variant) } }
+    }
+
+    let meter = ProgressMeter(label: "evaluation", total: plan.count, unit: "rows", sink: log)
     var rows: [EvaluationRow] = []
     var entries: [ModelEntry] = []
-    let models = models()
-    let usable = e.steps.filter { dataset.length % $0 == 0 || e.sampler == .nonUniform }
-    if usable.count < e.steps.count {
-      log("eval: skipping step counts that do not divide L = \(dataset.length) (uniform sampler): \(Set(e.steps).subtracting(usable).sorted())")
-    }
-    let meter = ProgressMeter(label: "evaluation", total: models.count * usable.count, unit: "rows", sink: log)
-    var done = 0
-    for (name, round, dir) in models {
+    var loaded: [Int: Denoiser] = [:]
+    for (m, (name, round, dir)) in models.enumerated() {
       let network = try ModelFolder.load(dir).requireDenoiser("the report")
+      loaded[m] = network
       let slug = round == 0 ? "teacher" : "round-\(round)"
-      entries.append(ModelEntry(name: name, round: round, path: dir.path, valNLL: try validationNLL(network.network, cache: evalDir.appendingPathComponent("\(slug)-val.json"))))
-      for steps in usable {
-        let cache = evalDir.appendingPathComponent("\(slug)-steps-\(steps).json")
-        if let data = try? Data(contentsOf: cache), let row = try? JSONDecoder().decode(EvaluationRow.self, from: data),
-           row.samples == e.samples {
-          rows.append(row)
-        } else {
-          let row = try evaluation.evaluate(network, name: name, round: round, steps: steps,
-                                            variant: SamplerVariant(schedule: e.sampler), seed: seed)
-          try AtomicFile.write(try JSONEncoder().encode(row), to: cache)
-          rows.append(row)
-        }
-        done += 1
-        meter.update(done, detail: "\(name), \(steps) steps")
+      entries.append(ModelEntry(name: name, round: round, path: dir.path,
+                                valNLL: try validationNLL(network.network, cache: evalDir.appendingPathComponent("\(slug)-val.json"))))
+    }
+    for (done, item) in plan.enumerated() {
+      let (name, round, _) = models[item.model]
+      let slug = (round == 0 ? "teacher" : "round-\(round)") + "-steps-\(item.steps)-"
+        + item.variant.description.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "+", with: "_")
+      let cache = evalDir.appendingPathComponent(slug + ".json")
+      if let data = try? Data(contentsOf: cache), let row = try? JSONDecoder().decode(EvaluationRow.self, from: data),
+         row.samples == e.samples, row.sampler == item.variant {
+        rows.append(row)
+      } else {
+        let row = try evaluation.evaluate(loaded[item.model]!, name: name, round: round, steps: item.steps,
+                                          variant: item.variant, seed: seed)
+        try AtomicFile.write(try JSONEncoder().encode(row), to: cache)
+        rows.append(row)
       }
+      meter.update(done + 1, detail: "\(name), \(item.steps) steps, \(item.variant)")
+    }
+    let reference = try referenceEntropy(rows)
+    let comparisons = studentRounds.map { r in
+      SamplerComparison.compare(rows, steps: spec!.studentSteps(round: r), round: r, referenceEntropy: reference)
     }
     let doc = Document(name: recipe.name, s0: spec?.s0 ?? 0, rounds: spec?.rounds ?? 0, k: spec?.k ?? 2, metric: metric,
-                       models: entries, rows: rows, timings: timings)
+                       models: entries, rows: rows, comparisons: comparisons, referenceEntropy: reference, timings: timings)
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     try AtomicFile.write(try enc.encode(doc), to: run.reportJSON)
     try AtomicFile.write(Data(markdown(doc).utf8), to: run.report)
     try AtomicFile.write(Data(plot(doc).utf8), to: run.plot)
     return doc
+  }
+
+  /// The diversity the samples should keep: the source's per-sample entropy (synthetic), else the
+  /// validation rows'.
+  func referenceEntropy(_ rows: [EvaluationRow]) throws -> Double {
+    for r in rows { if case .markov(let m) = r.quality { return m.sourceEntropy } }
+    return try dataset.validationEntropy() ?? 0
   }
 
   /// Validation NLL of a model (cached): the partition / MDLM ELBO bound on held-out rows.
@@ -126,12 +174,14 @@ public struct RunReport {
   // MARK: - outputs
 
   public func markdown(_ d: Document) -> String {
-    var s = "# \(d.name): SDTT trade-offs\n\n"
+    var s = "# \(d.name): distillation trade-offs (\(spec?.method.rawValue ?? "no distillation"))\n\n"
     if d.rounds > 0 {
       s += "Teacher sampled at S0 = \(d.s0) steps; \(d.rounds) rounds of \(d.k) teacher steps per student step "
       s += "(round r: \(d.s0) / \(d.k)^r steps). Every row: \(recipe.eval.samples) samples, the same evaluation seed for every model, "
       s += "batch \(recipe.eval.batch). ± is one standard error.\n\n"
     }
+    s += SamplerComparison.markdown(d.comparisons, metric: d.metric)
+    s += "## Every evaluation\n\n"
     s += TradeoffTable.markdown(d.rows)
     s += "\nValidation NLL (nats/token, ELBO bound on held-out rows): "
     s += d.models.map { m in "\(m.name) \(m.valNLL.map { String(format: "%.4f", $0) } ?? "–")" }.joined(separator: ", ") + "\n"
@@ -147,11 +197,22 @@ public struct RunReport {
   public func plot(_ d: Document) -> String {
     var order: [String] = []
     for r in d.rows where !order.contains(r.model) { order.append(r.model) }
+    // Curves: each model with its own sampler.
     let series = order.map { name in
-      TradeoffPlot.Series(name: name, points: d.rows.filter { $0.model == name }.compactMap { r in
-        r.headline.map { (Double(r.steps), r.latencySeconds, $0.value, $0.se) }
-      })
+      TradeoffPlot.Series(name: name, points: d.rows.filter { $0.model == name && $0.sampler == defaultVariant(round: $0.round ?? 0) }
+        .compactMap { r in r.headline.map { (Double(r.steps), r.latencySeconds, $0.value, $0.se) } })
     }
-    return TradeoffPlot.svg(series: series, metric: d.metric, title: "\(d.name): \(d.metric) vs steps and latency")
+    // The frontier at the last student's step count.
+    var frontier: TradeoffPlot.Frontier?
+    if let last = d.comparisons.last {
+      func points(_ rows: [EvaluationRow]) -> [(label: String, entropy: Double, value: Double, se: Double)] {
+        rows.compactMap { r in r.headline.map { ("\(r.model), \(r.sampler)", r.entropy, $0.value, $0.se) } }
+      }
+      let at = d.rows.filter { $0.steps == last.steps }
+      frontier = TradeoffPlot.Frontier(steps: last.steps, entropyFloor: last.referenceEntropy - last.entropyTolerance,
+                                       teacher: points(at.filter { $0.round == 0 }), students: points(at.filter { ($0.round ?? 0) > 0 }))
+    }
+    return TradeoffPlot.svg(series: series, metric: d.metric, title: "\(d.name): \(d.metric) vs steps, latency and diversity",
+                            frontier: frontier)
   }
 }

@@ -10,7 +10,8 @@ import Teacher
 ///
 ///     /                        attributes: layout_version, round, dt, k, spacing, top_k, vocab_size (V, with
 ///                              the mask), mask_id, length, seed, teacher_sha256, leaky, time_epsilon,
-///                              rows_planned, batch_rows, entry_chunk
+///                              rows_planned, batch_rows, entry_chunk, times, clean_prefix (positions never
+///                              masked in x_t: 1 keeps the BOS clean; absent in older files: 0)
 ///     /rows/inputs             int32   [N, L]   x_t: the masked inputs (mask id where masked)
 ///     /rows/times              float64 [N]      t of each row
 ///     /rows/entry_start        int64   [N]      first entry of the row in /entries
@@ -35,6 +36,8 @@ public enum TargetStore {
     public var k: Int
     public var spacing: TeacherSpacing
     public var times: TargetTimes = .uniform
+    /// Positions 0..<cleanPrefix are never masked in x_t.
+    public var cleanPrefix: Int = 0
     public var topK: Int
     public var vocabSize: Int
     public var maskId: Int
@@ -50,11 +53,12 @@ public enum TargetStore {
 
     public init(round: Int, dt: Double, k: Int, spacing: TeacherSpacing, topK: Int, vocabSize: Int, maskId: Int,
                 length: Int, seed: UInt64, teacherSHA256: String, leaky: Bool, timeEpsilon: Double, rowsPlanned: Int,
-                batchRows: Int, entryChunk: Int, times: TargetTimes = .uniform) {
+                batchRows: Int, entryChunk: Int, times: TargetTimes = .uniform, cleanPrefix: Int = 0) {
       self.round = round; self.dt = dt; self.k = k; self.spacing = spacing; self.topK = topK; self.vocabSize = vocabSize
       self.maskId = maskId; self.length = length; self.seed = seed; self.teacherSHA256 = teacherSHA256; self.leaky = leaky
       self.timeEpsilon = timeEpsilon; self.rowsPlanned = rowsPlanned; self.batchRows = batchRows; self.entryChunk = entryChunk
       self.times = times
+      self.cleanPrefix = cleanPrefix
     }
 
     func write(_ a: H5Attributes) throws {
@@ -65,6 +69,7 @@ public enum TargetStore {
       try a.set("leaky", leaky ? 1 : 0); try a.set("time_epsilon", timeEpsilon); try a.set("rows_planned", rowsPlanned)
       try a.set("batch_rows", batchRows); try a.set("entry_chunk", entryChunk)
       try a.set("times", times.rawValue)
+      try a.set("clean_prefix", cleanPrefix)
     }
 
     static func read(_ a: H5Attributes, path: String) throws -> Header {
@@ -88,7 +93,8 @@ public enum TargetStore {
                     seed: UInt64(bitPattern: try a.int64("seed")), teacherSHA256: try a.string("teacher_sha256"),
                     leaky: try a.int64("leaky") != 0, timeEpsilon: try a.double("time_epsilon"),
                     rowsPlanned: Int(try a.int64("rows_planned")), batchRows: Int(try a.int64("batch_rows")),
-                    entryChunk: Int(try a.int64("entry_chunk")), times: times)
+                    entryChunk: Int(try a.int64("entry_chunk")), times: times,
+                    cleanPrefix: try a.contains("clean_prefix") ? Int(try a.int64("clean_prefix")) : 0)
     }
 
     /// The first field that differs, for error messages.
@@ -98,7 +104,7 @@ public enum TargetStore {
       }
       if vocabSize != other.vocabSize || maskId != other.maskId { return "vocabulary differs (V \(vocabSize) vs \(other.vocabSize))" }
       if length != other.length { return "sequence length differs (\(length) vs \(other.length))" }
-      if self != other { return "settings differ (round, dt, k, spacing, times, top_k, seed, normalisation or batch layout)" }
+      if self != other { return "settings differ (round, dt, k, spacing, times, clean prefix, top_k, seed, normalisation or batch layout)" }
       return nil
     }
   }

@@ -11,8 +11,19 @@ public enum TradeoffPlot {
 
   static let palette = ["#1b1b1b", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
-  public static func svg(series: [Series], metric: String, title: String) -> String {
-    let width = 1000.0, height = 460.0, panelW = 400.0, panelH = 300.0, top = 60.0
+  /// Quality against per-sample entropy at one step count: the teacher's free sampler variants
+  /// (their lower-left envelope is what sampling alone can reach), the students' points, and the
+  /// entropy floor below which a variant does not count.
+  public struct Frontier {
+    public var steps: Int
+    public var entropyFloor: Double
+    /// (label, entropy, value, standard error)
+    public var teacher: [(label: String, entropy: Double, value: Double, se: Double)]
+    public var students: [(label: String, entropy: Double, value: Double, se: Double)]
+  }
+
+  public static func svg(series: [Series], metric: String, title: String, frontier: Frontier? = nil) -> String {
+    let width = frontier == nil ? 1000.0 : 1490.0, height = 460.0, panelW = 400.0, panelH = 300.0, top = 60.0
     let lefts = [70.0, 70.0 + panelW + 90.0]
     let all = series.flatMap(\.points)
     guard !all.isEmpty else { return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>" }
@@ -61,6 +72,8 @@ public enum TradeoffPlot {
         }
       }
     }
+    if let frontier { out += frontierPanel(frontier, left: 70 + 2 * (panelW + 90), top: top, width: panelW, height: panelH,
+                                          metric: metric) }
     // legend
     for (i, s) in series.enumerated() {
       let y = top + panelH + 58 + Double(i / 5) * 16, x = 70 + Double(i % 5) * 170
@@ -68,6 +81,41 @@ public enum TradeoffPlot {
       out += "<text x=\"\(x + 20)\" y=\"\(y - 4)\">\(escape(s.name))</text>\n"
     }
     return out + "</svg>\n"
+  }
+
+  static func frontierPanel(_ f: Frontier, left: Double, top: Double, width: Double, height: Double, metric: String) -> String {
+    let all = f.teacher + f.students
+    guard !all.isEmpty else { return "" }
+    let xs = all.map(\.entropy) + [f.entropyFloor], ys = all.flatMap { [$0.value - $0.se, $0.value + $0.se] }
+    let (x0, x1) = (xs.min()! - 0.03, xs.max()! + 0.03)
+    let pad = (ys.max()! - ys.min()!) * 0.08 + 1e-9
+    let (y0, y1) = (max(0, ys.min()! - pad), ys.max()! + pad)
+    func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * width }
+    func py(_ y: Double) -> Double { top + height - (y - y0) / (y1 - y0) * height }
+    var out = "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(width)\" height=\"\(height)\" fill=\"none\" stroke=\"#888\"/>\n"
+    for i in 0...5 {
+      let v = y0 + (y1 - y0) * Double(i) / 5, x = x0 + (x1 - x0) * Double(i) / 5
+      out += "<text x=\"\(left - 6)\" y=\"\(py(v) + 4)\" text-anchor=\"end\">\(format(v))</text>"
+      out += "<text x=\"\(px(x))\" y=\"\(top + height + 18)\" text-anchor=\"middle\">\(String(format: "%.2f", x))</text>\n"
+    }
+    out += "<text x=\"\(left + width / 2)\" y=\"\(top + height + 38)\" text-anchor=\"middle\">per-sample entropy (nats) at \(f.steps) steps</text>\n"
+    out += "<text transform=\"translate(\(left - 48), \(top + height / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(metric))</text>\n"
+    // The entropy floor: variants left of it lost diversity and do not count.
+    out += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(max(0, px(f.entropyFloor) - left))\" height=\"\(height)\" fill=\"#f3f3f3\"/>"
+    out += "<line x1=\"\(px(f.entropyFloor))\" x2=\"\(px(f.entropyFloor))\" y1=\"\(top)\" y2=\"\(top + height)\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n"
+    // The teacher's envelope: for each entropy, the best value at that entropy or above.
+    let sorted = f.teacher.sorted { $0.entropy > $1.entropy }
+    var envelope: [(Double, Double)] = [], best = Double.infinity
+    for p in sorted where p.value < best { best = p.value; envelope.append((p.entropy, p.value)) }
+    out += "<polyline points=\"\(envelope.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " "))\" fill=\"none\" stroke=\"\(palette[0])\" stroke-width=\"1.5\" stroke-dasharray=\"6 3\"/>\n"
+    for (points, color) in [(f.teacher, palette[0]), (f.students, palette[1])] {
+      for p in points {
+        out += "<line x1=\"\(px(p.entropy))\" x2=\"\(px(p.entropy))\" y1=\"\(py(p.value - p.se))\" y2=\"\(py(p.value + p.se))\" stroke=\"\(color)\"/>"
+        out += "<circle cx=\"\(px(p.entropy))\" cy=\"\(py(p.value))\" r=\"3.5\" fill=\"\(color)\"><title>\(escape(p.label))</title></circle>\n"
+      }
+    }
+    out += "<text x=\"\(left + 6)\" y=\"\(top + 16)\" font-size=\"11\">black: teacher's free samplers (dashed: best reachable); red: students</text>\n"
+    return out
   }
 
   /// 2^e inside a log2 range.

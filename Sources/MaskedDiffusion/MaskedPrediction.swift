@@ -18,7 +18,8 @@ public struct MaskedPrediction {
   public enum Path: Sendable { case packed, full }
 
   /// The logits at every masked position of `tokens` [B, L] (mask id = the config's mask index).
-  public init(_ g: Graph, _ denoiser: Denoiser, tokens: TokenTensor, path: Path = .packed) {
+  /// `sigma` [B]: each row's conditioning input (nil: 0, as every published model).
+  public init(_ g: Graph, _ denoiser: Denoiser, tokens: TokenTensor, path: Path = .packed, sigma: [Float]? = nil) {
     let mask = Int32(denoiser.config.maskIndex), l = tokens.shape[1]
     var rows: [Int] = [], at: [(row: Int, position: Int)] = []
     /// Rows of a full-length [B·L, V] output at the masked positions.
@@ -29,18 +30,18 @@ public struct MaskedPrediction {
     case (.partition(let pgm), .packed):
       let (batch, queries) = PackedBatch.packing(tokens, mask: mask)
       let lq = batch.queryPositions.shape[1]
-      let full = pgm.logits(g, packed: batch)
+      let full = pgm.logits(g, packed: batch, sigma: sigma)
       for (i, q) in queries.enumerated() {
         for (k, j) in q.enumerated() { rows.append(i * lq + k); at.append((i, j)) }
       }
       logits = g.selectRows(full, rows)
     case (.partition(let pgm), .full):
       let groups = TokenTensor(shape: tokens.shape, values: tokens.values.map { $0 == mask ? 1 : 0 })
-      let full = pgm.logits(g, tokens: tokens, groups: groups)
+      let full = pgm.logits(g, tokens: tokens, groups: groups, sigma: sigma)
       maskedRows()
       logits = g.selectRows(full, rows)
     case (.mdlm(let dit), _):
-      let full = dit.logits(g, tokens: tokens)
+      let full = dit.logits(g, tokens: tokens, sigma: sigma)
       maskedRows()
       logits = g.selectRows(full, rows)
     }

@@ -107,7 +107,8 @@ public final class Trainer {
     guard loaded.state.step <= settings.steps else {
       throw TrainingError.incompatibleCheckpoint("\(url.path) is at step \(loaded.state.step), beyond the \(settings.steps) steps asked for")
     }
-    try TrainingCheckpoint.restore(loaded, parameters: network.parameters, ema: average.parameters, adam: core.optimizer)
+    try TrainingCheckpoint.restore(loaded, parameters: network.parameters, ema: average.parameters, adam: core.optimizer,
+                                   taskState: core.task.state, taskStateRequired: own)
     core.ema.restore(updates: loaded.state.emaUpdates)
     state = loaded.state
     if own {
@@ -197,7 +198,7 @@ public final class Trainer {
       }
       if state.step % settings.checkpointEvery == 0 || state.step == settings.steps {
         try files.saveCheckpoint(state: state, network: network, average: average, optimizer: core.optimizer,
-                                 settings: settings)
+                                 settings: settings, taskState: core.task.state)
       }
       if settings.evalEvery > 0 && state.step % settings.evalEvery == 0 && state.step < settings.steps {
         validationNLL = try evaluate()

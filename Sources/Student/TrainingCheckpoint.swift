@@ -26,8 +26,9 @@ public struct TrainingState: Codable, Equatable {
 enum TrainingCheckpoint {
   static let fileName = "checkpoint.safetensors"
 
+  /// `taskState`: tensors the task trains besides the network (saved as `task.<name>`).
   static func save(to url: URL, state: TrainingState, config: ModelConfig, settings: TrainingSettings,
-                   parameters: ParameterSet, ema: ParameterSet, adam: AdamW) throws {
+                   parameters: ParameterSet, ema: ParameterSet, adam: AdamW, taskState: [(name: String, tensor: Tensor)] = []) throws {
     var tensors: [(name: String, tensor: TensorData)] = []
     func add(_ prefix: String, _ set: [Tensor]) throws {
       for (name, t) in zip(parameters.names, set) {
@@ -38,6 +39,7 @@ enum TrainingCheckpoint {
     try add("ema.", ema.tensors)
     try add("adam_m.", adam.m)
     try add("adam_v.", adam.v)
+    for (name, t) in taskState { tensors.append(("task." + name, try TensorData(floats: t.toArray(), shape: t.shape))) }
     let enc = JSONEncoder()
     enc.outputFormatting = [.sortedKeys]
     let metadata = [
@@ -74,11 +76,19 @@ enum TrainingCheckpoint {
   }
 
   /// Loads the tensors of a checkpoint into the live objects (names and shapes checked first).
-  static func restore(_ loaded: Loaded, parameters: ParameterSet, ema: ParameterSet, adam: AdamW) throws {
+  /// The task's tensors are restored from a resume of the same run (`taskStateRequired`: the file
+  /// must hold exactly them), and from another run's checkpoint only when it holds the same ones
+  /// (an on-policy round continuing the previous round's auxiliary model).
+  static func restore(_ loaded: Loaded, parameters: ParameterSet, ema: ParameterSet, adam: AdamW,
+                      taskState: [(name: String, tensor: Tensor)], taskStateRequired: Bool) throws {
     var expected: [(name: String, shape: [Int])] = []
     for prefix in ["model.", "ema.", "adam_m.", "adam_v."] {
       expected += parameters.shapes.map { (prefix + $0.name, $0.shape) }
     }
+    let wanted = taskState.map { (name: "task." + $0.name, shape: $0.tensor.shape) }
+    let stored = loaded.file.entries.filter { $0.name.hasPrefix("task.") }.map { (name: $0.name, shape: $0.shape) }
+    let restoreTask = taskStateRequired || (stored.map(\.name) == wanted.map(\.name) && stored.map(\.shape) == wanted.map(\.shape))
+    expected += restoreTask ? wanted : stored
     try loaded.file.checkAgainst(expected: expected)
     func values(_ name: String) throws -> [Float] {
       let v = try loaded.file.read(name).floats()
@@ -95,6 +105,7 @@ enum TrainingCheckpoint {
       v.append(Tensor(shape: t.shape, values: try values("adam_v." + name)))
     }
     adam.restore(step: loaded.state.adamStep, m: m, v: v)
+    if restoreTask { for (name, t) in taskState { t.assign(try values("task." + name)) } }
   }
 }
 

@@ -1,4 +1,5 @@
 import Checkpoints
+import Engine
 import Formats
 import Foundation
 import Networks
@@ -38,10 +39,11 @@ public final class TrainingFiles {
   }
 
   func saveCheckpoint(state: TrainingState, network: Network, average: Network, optimizer: AdamW,
-                      settings: TrainingSettings) throws {
+                      settings: TrainingSettings, taskState: [(name: String, tensor: Tensor)]) throws {
     guard writes else { return }
     try TrainingCheckpoint.save(to: checkpoint, state: state, config: network.config, settings: settings,
-                                parameters: network.parameters, ema: average.parameters, adam: optimizer)
+                                parameters: network.parameters, ema: average.parameters, adam: optimizer,
+                                taskState: taskState)
   }
 
   func append(_ line: MetricsLine) throws {

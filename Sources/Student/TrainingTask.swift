@@ -21,10 +21,15 @@ public protocol TrainingTask: AnyObject {
   func validationLoss(network: Network) throws -> Double?
   /// Tokens in a batch of `rows` rows (for throughput figures).
   func tokens(rows: Int) -> Int
+  /// Tensors the task trains besides the network (an on-policy method's auxiliary model and its
+  /// optimizer moments): saved in the training checkpoint and restored on resume. Shared handles:
+  /// restoring assigns into them.
+  var state: [(name: String, tensor: Tensor)] { get }
 }
 
 extension TrainingTask {
   public func validationLoss(network: Network) throws -> Double? { nil }
+  public var state: [(name: String, tensor: Tensor)] { [] }
 }
 
 /// Pretraining on clean rows: the ELBO of SPEC §4 (or next-token NLL for `ar` networks).

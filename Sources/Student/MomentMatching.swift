@@ -1,0 +1,191 @@
+import Engine
+import Foundation
+import MaskedDiffusion
+import Networks
+
+/// The settings of the on-policy objective (`"method": "dmmd"`), discrete moment matching after
+/// Hoogeboom et al. (arXiv 2603.20155) adapted to this project's step samplers. See README,
+/// "On-policy distillation".
+public struct MomentMatchingSettings: Codable, Equatable, Sendable {
+  /// Weight of the generator (moment-matching) loss.
+  public var weight: Double = 1
+  /// Weight of the SDTT loss on the stored targets of the same rows (0: pure moment matching).
+  public var sdttWeight: Double = 0
+  /// The student's noise input: each row of each pass reads σ ~ U(0, noise) through the
+  /// (otherwise unused) time conditioning, so that one sample's independent per-position draws can
+  /// agree through a shared latent. 0: no noise.
+  public var noise: Double = 0
+  /// The auxiliary model's optimizer (AdamW, clipped at norm 1, constant rate).
+  public var auxiliaryLearningRate: Float = 1e-4
+  /// Weight of the teacher's prediction in the auxiliary model's target (x + w·p_teacher).
+  public var teacherInAuxiliary: Double = 1
+
+  public init() {}
+
+  enum CodingKeys: String, CodingKey {
+    case weight, sdttWeight = "sdtt_weight", noise, auxiliaryLearningRate = "auxiliary_lr"
+    case teacherInAuxiliary = "teacher_in_auxiliary"
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    weight = try c.decodeIfPresent(Double.self, forKey: .weight) ?? 1
+    sdttWeight = try c.decodeIfPresent(Double.self, forKey: .sdttWeight) ?? 0
+    noise = try c.decodeIfPresent(Double.self, forKey: .noise) ?? 0
+    auxiliaryLearningRate = try c.decodeIfPresent(Float.self, forKey: .auxiliaryLearningRate) ?? 1e-4
+    teacherInAuxiliary = try c.decodeIfPresent(Double.self, forKey: .teacherInAuxiliary) ?? 1
+  }
+
+  public func validate() throws {
+    func require(_ ok: Bool, _ m: String) throws { if !ok { throw TrainingError.invalidSettings("dmmd: " + m) } }
+    try require(weight >= 0 && weight.isFinite && sdttWeight >= 0 && sdttWeight.isFinite, "weights must be ≥ 0")
+    try require(weight > 0 || sdttWeight > 0, "weight and sdtt_weight cannot both be 0")
+    try require(noise >= 0 && noise.isFinite, "noise must be ≥ 0")
+    try require(auxiliaryLearningRate > 0 && auxiliaryLearningRate.isFinite, "auxiliary_lr must be positive")
+    try require(teacherInAuxiliary >= 0 && teacherInAuxiliary.isFinite, "teacher_in_auxiliary must be ≥ 0")
+  }
+}
+
+/// One on-policy round for the student. For a stored row x_t at time t (the round's target store:
+/// the same masked inputs SDTT uses), with Δ = 1/S the student's step:
+///
+///  1. The student predicts p_η(·|x_t, σ) at every masked position (σ its noise, if any) and draws
+///     a token x_i for each — its own sample of the step (no gradient through the draw).
+///  2. Its step reveals each masked position with the ancestral probability (α_{t−Δ} − α_t)/(1 − α_t)
+///     (the set R). A random part of R — each position with probability u ∼ U(0, 1), one u per
+///     row — is revealed with the drawn tokens: z_s, a state inside the step.
+///  3. At the positions Q = R not revealed in z_s, the frozen teacher θ and an auxiliary model φ
+///     (a denoiser trained on the student's own samples) predict from z_s.
+///  4. Generator loss: mean over Q of Σ_c p_η(c)·(log p_φ(c|z_s) − log p_θ(c|z_s)) — linear in the
+///     student's probabilities, so its gradient moves p_η towards what the teacher predicts and
+///     away from what the student's own samples make likely, given the tokens revealed beside it.
+///     When the student's joint samples match the teacher's, φ = θ and the gradient vanishes.
+///  5. Auxiliary loss: cross-entropy of φ(z_s) at Q against x_Q + w·p_θ(z_s) (the student's
+///     tokens, pulled toward the teacher), one AdamW step per training step.
+///
+/// The positions of one step are drawn independently given x_t; step 3 judges them jointly, which
+/// is what few-step sampling gets wrong and SDTT's per-position targets cannot see.
+public final class MomentMatchingTask: TrainingTask {
+  let source: TargetSource
+  let teacher: Denoiser
+  let auxiliary: Denoiser
+  let auxiliaryOptimizer: AdamW
+  let settings: MomentMatchingSettings
+  let objective: DistillationObjective
+  /// The student's step 1/S.
+  let studentStep: Double
+  /// The auxiliary optimizer's step count, as a tensor so that checkpoints carry it.
+  let auxiliaryStep = Tensor.zeros([1])
+
+  /// - Parameters:
+  ///   - teacher: the frozen denoiser whose distribution the student should sample from.
+  ///   - auxiliary: starts as a copy of the teacher (its weights are overwritten on resume).
+  public init(source: TargetSource, teacher: Denoiser, auxiliary: Denoiser, studentSteps: Int,
+              settings: MomentMatchingSettings, objective: DistillationObjective) throws {
+    try settings.validate()
+    guard teacher.config == auxiliary.config else {
+      throw TrainingError.invalidSettings("dmmd: the auxiliary model must have the teacher's architecture")
+    }
+    self.source = source
+    self.teacher = teacher
+    self.auxiliary = auxiliary
+    self.settings = settings
+    self.objective = objective
+    studentStep = 1 / Double(studentSteps)
+    var adam = AdamWSettings(learningRate: settings.auxiliaryLearningRate, warmupSteps: 0)
+    adam.clipNorm = 1
+    auxiliaryOptimizer = AdamW(parameters: auxiliary.parameters, settings: adam)
+  }
+
+  public var rowCount: Int { source.rowCount }
+  public func tokens(rows: Int) -> Int { rows * source.length }
+
+  public var state: [(name: String, tensor: Tensor)] {
+    let p = auxiliary.parameters
+    return zip(p.names, p.tensors).map { ("auxiliary.\($0)", $1) }
+      + zip(p.names, auxiliaryOptimizer.m).map { ("auxiliary_adam_m.\($0)", $1) }
+      + zip(p.names, auxiliaryOptimizer.v).map { ("auxiliary_adam_v.\($0)", $1) }
+      + [("auxiliary_adam_step", auxiliaryStep)]
+  }
+
+  /// After a checkpoint restored `state` in place, the optimizer's step count follows.
+  func syncRestoredStep() {
+    let stored = Int(auxiliaryStep[flat: 0])
+    if stored != auxiliaryOptimizer.step {
+      auxiliaryOptimizer.restore(step: stored, m: auxiliaryOptimizer.m, v: auxiliaryOptimizer.v)
+    }
+  }
+
+  public func loss(_ g: Graph, network: Network, rows: [Int], upcoming: [Int], rng: inout RandomStream) throws -> Var {
+    syncRestoredStep()
+    let student = try network.requireDenoiser("on-policy distillation")
+    let batch = try source.batch(rows: rows)
+    let mask = student.config.maskIndex, v = student.config.vocabSize
+    let b = batch.inputs.shape[0], l = batch.inputs.shape[1]
+    let sigma: [Float]? = settings.noise > 0 ? (0..<b).map { _ in Float(rng.uniformDouble() * settings.noise) } : nil
+    let predicted = MaskedPrediction(g, student, tokens: batch.inputs, sigma: sigma)
+    var total: Var? = nil
+    if settings.sdttWeight > 0 {
+      let sdtt = g.distillationLoss(predicted.logits, targets: batch.targets, divergence: objective.divergence, mask: mask,
+                                    normalization: objective.normalization, tail: objective.tail)
+      total = g.affine(sdtt, scale: Float(settings.sdttWeight))
+    }
+    guard settings.weight > 0 else { return total! }
+
+    // 1–2. The student's draws, its step's reveal set R, and z_s.
+    let studentLogProbs = predicted.logProbabilities().toArray()
+    var zs = batch.inputs
+    var drawn = [Int32](repeating: 0, count: predicted.positions.count)
+    var inStep = [Bool](repeating: false, count: predicted.positions.count)
+    let share = (0..<b).map { _ in rng.uniformDouble() }
+    for (r, at) in predicted.positions.enumerated() {
+      drawn[r] = Int32(GumbelMax.draw(count: v, rng: &rng) { u -> Double in
+        u == mask ? 0 : Foundation.exp(Double(studentLogProbs[r * v + u]))
+      })
+      let t = batch.times[at.row]
+      let alphaT = LogLinearSchedule.alpha(t), alphaS = LogLinearSchedule.alpha(max(0, t - studentStep))
+      if rng.uniformDouble() < (alphaS - alphaT) / max(1 - alphaT, 1e-12) {
+        inStep[r] = true
+        if rng.uniformDouble() < share[at.row] { zs[at.row, at.position] = drawn[r] }
+      }
+    }
+    // Q: the step's positions still masked in z_s, as rows of the student's prediction.
+    let query = predicted.positions.indices.filter { inStep[$0] && zs[predicted.positions[$0].row, predicted.positions[$0].position] == Int32(mask) }
+    guard !query.isEmpty else { return total ?? g.affine(g.sum(predicted.logits), scale: 0) }
+
+    // 3. Teacher and auxiliary at z_s, read at Q.
+    let teacherAt = MaskedPrediction(Graph(recording: false), teacher, tokens: zs)
+    let slot = Dictionary(uniqueKeysWithValues: teacherAt.positions.enumerated().map { ($1.row * l + $1.position, $0) })
+    let rowsAtZs = query.map { slot[predicted.positions[$0].row * l + predicted.positions[$0].position]! }
+    let teacherLogProbs = MaskedLogSoftmax.logProbabilities(teacherAt.logits.value, mask: mask).toArray()
+    let ga = Graph(recording: true, training: false)
+    let auxAt = MaskedPrediction(ga, auxiliary, tokens: zs)
+    let auxLogits = ga.selectRows(auxAt.logits, rowsAtZs)
+    let auxLogProbs = MaskedLogSoftmax.logProbabilities(auxLogits.value, mask: mask).toArray()
+
+    // 4. Generator loss.
+    var scores = [Float](repeating: 0, count: query.count * v)
+    var auxTargets = [Float](repeating: 0, count: query.count * v)
+    let w = Float(settings.teacherInAuxiliary)
+    for (q, z) in rowsAtZs.enumerated() {
+      for c in 0..<v where c != mask {
+        let teacherLP = teacherLogProbs[z * v + c]
+        scores[q * v + c] = auxLogProbs[q * v + c] - teacherLP
+        auxTargets[q * v + c] = w * Foundation.expf(teacherLP)
+      }
+      auxTargets[q * v + Int(drawn[query[q]])] += 1
+    }
+    let generator = g.expectedScore(g.selectRows(predicted.logits, query), scores: Tensor(shape: [query.count, v], values: scores),
+                                    mask: mask)
+    let weighted = g.affine(generator, scale: Float(settings.weight))
+    total = total.map { g.add($0, weighted) } ?? weighted
+
+    // 5. One step of the auxiliary model on the student's own tokens.
+    let auxLoss = ga.softCrossEntropy(auxLogits, targets: Tensor(shape: [query.count, v], values: auxTargets), mask: mask)
+    ga.backward(from: auxLoss)
+    let grads = auxiliary.parameters.tensors.map { ga.gradient(ofParameter: $0) }
+    auxiliaryOptimizer.apply(grads)
+    auxiliaryStep[flat: 0] = Float(auxiliaryOptimizer.step)
+    return total!
+  }
+}

@@ -1,0 +1,87 @@
+import Engine
+import Foundation
+import MaskedDiffusion
+import Networks
+import Student
+import Teacher
+import Testing
+
+/// One stored batch, whatever rows are asked for.
+final class OneBatch: TargetSource {
+  let batch: TargetBatch
+  init(_ batch: TargetBatch) { self.batch = batch }
+  var rowCount: Int { batch.inputs.shape[0] }
+  var length: Int { batch.inputs.shape[1] }
+  func batch(rows: [Int]) throws -> TargetBatch { batch }
+}
+
+@Suite struct MomentMatchingTests {
+  /// The on-policy loss's gradient, by finite differences along a random direction of the
+  /// student's weights. Each evaluation uses a fresh task (a fresh auxiliary copy of the teacher,
+  /// which the task trains as a side effect) and the same random stream, so the draws are the same
+  /// unless a perturbation moves a Gumbel race across a tie (not at this step size).
+  @Test(arguments: [0.0, 1.0], [0.0, 0.5])
+  func generatorGradientMatchesFiniteDifferences(noise: Double, sdttWeight: Double) throws {
+    let v = 9, l = 10
+    let teacher = try randomPartition(vocab: v, length: l, seed: 21)
+    let student = try randomPartition(vocab: v, length: l, seed: 22)
+    var rng = RandomStream(seed: 23)
+    let x0 = TokenTensor(shape: [8, l], values: (0..<(8 * l)).map { _ in Int32(rng.int(below: v - 1)) })
+    var settings = TeacherSettings(steps: 2, dt: 0.25, topK: v - 1)
+    settings.cleanPrefix = 1
+    let batch = TeacherTargets.generate(teacher: .partition(teacher), clean: x0, settings: settings, rng: &rng)
+    var dmmd = MomentMatchingSettings()
+    dmmd.noise = noise
+    dmmd.sdttWeight = sdttWeight
+    let auxiliaryStart = try randomPartition(vocab: v, length: l, seed: 26)  // ≠ teacher: the scores are not zero
+    func loss(_ g: Graph) throws -> Var {
+      let auxiliary = try PartitionDIT(config: teacher.config)
+      auxiliary.parameters.copy(from: auxiliaryStart.parameters)
+      let task = try MomentMatchingTask(source: OneBatch(batch), teacher: .partition(teacher), auxiliary: .partition(auxiliary),
+                                        studentSteps: 2, settings: dmmd, objective: DistillationObjective())
+      var stream = RandomStream(seed: 24)
+      return try task.loss(g, network: .partition(student), rows: Array(0..<8), upcoming: [], rng: &stream)
+    }
+    let g = Graph()
+    let value = try loss(g)
+    g.backward(from: value)
+    var dir = RandomStream(seed: 25)
+    var directions = student.parameters.tensors.map { t in (0..<t.count).map { _ in Float(dir.normal()) } }
+    let norm = Float(directions.joined().reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
+    directions = directions.map { $0.map { $0 / norm } }  // a unit direction: small steps move no draw
+    var analytic = 0.0
+    for (t, d) in zip(student.parameters.tensors, directions) {
+      let grad = g.gradient(ofParameter: t)?.toArray() ?? [Float](repeating: 0, count: t.count)
+      analytic += zip(grad, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    }
+    let h: Float = 1e-2
+    func shifted(_ sign: Float) throws -> Double {
+      let saved = student.parameters.tensors.map { $0.toArray() }
+      defer { for (t, s) in zip(student.parameters.tensors, saved) { t.assign(s) } }
+      for (t, d) in zip(student.parameters.tensors, directions) { t.assign(zip(t.toArray(), d).map { $0 + sign * h * $1 }) }
+      return Double(try loss(Graph(recording: false)).value[flat: 0])
+    }
+    let numeric = (try shifted(1) - shifted(-1)) / Double(2 * h)
+    #expect(abs(analytic) > 1e-3, "a gradient to check")
+    #expect(abs(numeric - analytic) <= 2e-2 * max(1, abs(numeric)), "finite differences \(numeric), backward \(analytic)")
+  }
+
+  /// With the student equal to the teacher and an auxiliary equal to the teacher, the generator
+  /// loss vanishes (log φ − log θ = 0), and so does its gradient.
+  @Test func vanishesWhenAuxiliaryEqualsTeacher() throws {
+    let v = 9, l = 10
+    let teacher = try randomPartition(vocab: v, length: l, seed: 31)
+    var rng = RandomStream(seed: 32)
+    let x0 = TokenTensor(shape: [4, l], values: (0..<(4 * l)).map { _ in Int32(rng.int(below: v - 1)) })
+    let batch = TeacherTargets.generate(teacher: .partition(teacher), clean: x0, settings: TeacherSettings(steps: 2, dt: 0.25, topK: v - 1),
+                                        rng: &rng)
+    let auxiliary = try PartitionDIT(config: teacher.config)
+    auxiliary.parameters.copy(from: teacher.parameters)
+    let task = try MomentMatchingTask(source: OneBatch(batch), teacher: .partition(teacher), auxiliary: .partition(auxiliary),
+                                      studentSteps: 2, settings: MomentMatchingSettings(), objective: DistillationObjective())
+    let g = Graph()
+    var stream = RandomStream(seed: 33)
+    let value = try task.loss(g, network: .partition(teacher), rows: [0], upcoming: [], rng: &stream)
+    #expect(abs(value.value[flat: 0]) < 1e-6)
+  }
+}
