@@ -126,6 +126,10 @@ public struct ModelCard: Sendable, Equatable {
     var tokenizer: String
     if !names.isEmpty {
       tokenizer = names.map { "`\($0)`" }.joined(separator: ", ") + (tokens.tokenizer.map { " (`\($0)`)" } ?? "")
+      if facts.reference.data.tokenizerNameOrPath == "." {
+        tokenizer += "; `transformers.AutoTokenizer.from_pretrained(\"<this folder>\")` loads it (`data.tokenizer_name_or_path: .`, "
+          + "relative to the working directory), with the same ids"
+      }
       if names.contains("char-tokenizer.json") {
         tokenizer += "; `char-tokenizer.json` is this project's character table (id → character), not a Hugging Face file"
       }
@@ -233,13 +237,16 @@ public struct ModelCard: Sendable, Equatable {
       + "the SDTT branch's `models/dit_orig.py`, which therefore needs a GPU; load MDLM exports with `models/dit.py` of "
       + "`text_pretrain` as below.) The forward passes' `torch.amp.autocast('cuda', …)` only warns on a CPU.\n\n"
     out += "```python\n" + loadingCode(isPartition: isPartition) + "```\n"
-    out += "\nSampling with the reference's own samplers (`PartitionMDLM.generate_samples`, `MDLM.generate_samples` in "
-      + "`algo.py`) needs its Lightning modules and their dependencies (lightning, transformers, torchmetrics), the defaults "
-      + "of `default_config.get_default_config()` merged under this `config.json`, and a tokenizer object whose "
-      + "`vocab_size` and `bos_token_id` are `tokenizer.vocab_size` and `tokenizer.bos_token_id` here and which has no "
-      + "`mask_token` (like the reference's own `FakeTokenizer` in `main.py`, but with this BOS). This project has not "
-      + "run that path; the network above is what `pgm export` checks against the reference "
-      + "(`scripts/check-export-with-reference`).\n"
+    out += "\nThe reference's own samplers run from this folder too (checked on a CPU by this project's "
+      + "`scripts/check-export-with-reference`): merge this `config.json` over `default_config.get_default_config()`, "
+      + "build `algo.\(isPartition ? "PartitionMDLM" : "MDLM")(config, tokenizer)` with a tokenizer object whose "
+      + "`vocab_size` and `bos_token_id` are `tokenizer.vocab_size` and `tokenizer.bos_token_id` here and whose "
+      + "`mask_token` is None (the reference then puts the mask at `vocab_size`, as here), load `model.safetensors` into "
+      + "its `backbone`, and call `generate_samples(n, num_steps=config.sampling.steps)`. Those Lightning modules need "
+      + "the reference's training dependencies (lightning, hydra-core, transformers, torchmetrics, datasets, requests; "
+      + "`utils.py` imports timm's scheduler), and their constructor loads the tokenizer of the generative-perplexity "
+      + "evaluator (`eval.gen_ppl_eval_model_name_or_path`, gpt2-large from the Hugging Face hub by default): offline, "
+      + "point it at a local tokenizer.\n"
     return out
   }
 

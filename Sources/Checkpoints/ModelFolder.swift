@@ -15,8 +15,11 @@ public enum ModelFolder {
   /// The synthetic source of the training data, in exported folders (`MarkovSourceJSON` in Corpus).
   public static let markovSourceFile = "markov_source.json"
   /// Tokenizer files that travel with a model (beside config.json, as Hugging Face folders have
-  /// them), so that `pgm sample` decodes text; also any `*.tiktoken`.
-  public static let tokenizerFileNames: Set<String> = ["tokenizer.json", "vocab.json", "merges.txt", "char-tokenizer.json"]
+  /// them), so that `pgm sample` decodes text; also any `*.tiktoken`. `tokenizer_config.json`
+  /// (written by exports) lets `transformers.AutoTokenizer` load `tokenizer.json` from the folder.
+  public static let tokenizerFileNames: Set<String> = ["tokenizer.json", "vocab.json", "merges.txt", "char-tokenizer.json",
+                                                       huggingFaceTokenizerConfig]
+  public static let huggingFaceTokenizerConfig = "tokenizer_config.json"
 
   /// The tokenizer files of a folder (a single file is returned as itself), sorted by name.
   public static func tokenizerFiles(in source: URL) -> [URL] {

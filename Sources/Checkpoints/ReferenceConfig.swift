@@ -259,8 +259,11 @@ struct ReferenceConfig: Encodable {
     training = Training(samplingEps: context.trainingTimeEpsilon)
     let tokens = context.resolvedTokens(config)
     let text = context.data?.kind == "text"
-    data = DataSection(kind: context.data?.kind, path: context.data?.path,
-                       tokenizerNameOrPath: tokenizerFiles.contains("tokenizer.json") ? "tokenizer.json" : tokenizerFiles.first,
+    // "." (the export folder) when transformers.AutoTokenizer can load it: tokenizer.json with the
+    // tokenizer_config.json the export writes beside it. Otherwise none the reference can load.
+    let loadable = (tokenizerFiles + context.extraFiles.map(\.name)).contains(ModelFolder.huggingFaceTokenizerConfig)
+      && tokenizerFiles.contains("tokenizer.json")
+    data = DataSection(kind: context.data?.kind, path: context.data?.path, tokenizerNameOrPath: loadable ? "." : nil,
                        wrap: text, insertTrainEos: text, insertValidEos: text)
     tokenizer = TokenizerSection(name: tokens.tokenizer, vocabSize: config.vocabSize - 1, bosTokenId: tokens.bosId,
                                  bosTokenIdSource: tokens.bosSource, eosTokenId: tokens.eosId, maskTokenId: config.maskIndex,

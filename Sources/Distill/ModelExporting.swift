@@ -62,6 +62,22 @@ public enum ModelExporting {
       }
     }
 
+    // transformers.AutoTokenizer loads tokenizer.json from the folder given a tokenizer_config.json
+    // naming its class and special tokens (the reference's get_tokenizer calls it with
+    // data.tokenizer_name_or_path).
+    let names = context.tokenizerFiles.map(\.lastPathComponent)
+    if let json = context.tokenizerFiles.first(where: { $0.lastPathComponent == "tokenizer.json" }),
+       !names.contains(ModelFolder.huggingFaceTokenizerConfig), let tokens = context.tokens {
+      let tokenizer = try TokenizerLoader.load(json)
+      context.extraFiles.append(ExportContext.ExtraFile(
+        name: ModelFolder.huggingFaceTokenizerConfig,
+        contents: try huggingFaceTokenizerConfig(bos: tokenizer.decode([tokens.bosId]),
+                                                 eos: tokens.eosId.map { tokenizer.decode([$0]) }, length: config.length),
+        description: "`tokenizer_config.json`: lets `transformers.AutoTokenizer.from_pretrained(<this folder>)` load "
+          + "`tokenizer.json` (a PreTrainedTokenizerFast without a mask token, so the reference appends the mask at "
+          + "its vocab_size)"))
+    }
+
     // The run: its recipe says how the model samples and, for a student, how it was distilled.
     var recipe = recipe
     if recipe == nil, let run = provenance?.run {
@@ -81,6 +97,13 @@ public enum ModelExporting {
       }
     }
     return context
+  }
+
+  static func huggingFaceTokenizerConfig(bos: String, eos: String?, length: Int) throws -> Data {
+    var object: [String: Any] = ["tokenizer_class": "PreTrainedTokenizerFast", "bos_token": bos, "model_max_length": length,
+                                 "clean_up_tokenization_spaces": false]
+    if let eos { object["eos_token"] = eos }
+    return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
   }
 
   /// The SDTT code's `distill_mode` for a divergence it has; this project's name otherwise.

@@ -138,7 +138,7 @@ import Networks
     let expected: [String: ConfigNode] = [
       "tokenizer.bos_token_id": .int(7), "tokenizer.eos_token_id": .int(8), "tokenizer.name": .string("char/36/sha256:00"),
       "tokenizer.files": .list([.string("vocab.json")]), "data.kind": .string("text"), "data.wrap": .bool(true),
-      "data.insert_train_eos": .bool(true), "data.tokenizer_name_or_path": .string("vocab.json"),
+      "data.insert_train_eos": .bool(true), "data.tokenizer_name_or_path": .null,
       "sampling.steps": .int(6), "algo.sampling_mode": .string("efficient-non-uniform"), "training.sampling_eps": .double(1e-5),
       "parameterization.name": .string("partition-sdtt"), "parameterization.distill_mode": .string("kl-bwd"),
       "parameterization.num_distill_steps": .int(2), "parameterization.orig_num_sampling_steps": .int(24),

@@ -148,6 +148,9 @@ private func matches(_ got: Any?, _ want: Any) -> Bool {
     #expect(value(json, "tokenizer.bos_token_id_source") as? String == "the tokenizer's end-of-text token")
     #expect(value(json, "sampling.steps") as? Int == 8)
     #expect(value(json, "parameterization") == nil)
+    // A character table is this project's own format: nothing the reference's get_tokenizer loads.
+    #expect(value(json, "data.tokenizer_name_or_path") is NSNull)
+    #expect(!summary.files.contains("tokenizer_config.json"))
 
     let result = try ModelEvaluation.run(model: export, steps: [2], samples: 4, batch: 4, seed: 1, data: nil, evaluator: nil,
                                          schedule: .uniform, log: { _ in })
@@ -160,5 +163,31 @@ private func matches(_ got: Any?, _ want: Any) -> Bool {
     #expect(result.notes.contains { $0.contains("/nowhere/evaluator is not there") })
     #expect(result.notes.contains { $0.contains("entropy and speed only") })
     #expect(result.notes.contains { $0.contains("validation NLL skipped") })
+  }
+
+  /// A byte-level BPE travels as tokenizer.json plus a tokenizer_config.json, so that the
+  /// reference's `AutoTokenizer.from_pretrained(data.tokenizer_name_or_path)` loads it.
+  @Test func aBPEModelExportIsLoadableByTransformersAutoTokenizer() throws {
+    if ProcessInfo.processInfo.environment["PGM_DISTILL_CHILD_RUN"] != nil { return }
+    let dir = scratchDirectory("export-bpe")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let trained = try BPETrainer.train(texts: [String](repeating: "to be or not to be, that is the question", count: 20),
+                                       vocabularySize: 270)
+    let tokenizer = BPETokenizer(model: trained.model)
+    let config = ModelConfig(kind: .mdlm, vocabSize: tokenizer.vocabularySizeWithMask, hiddenSize: 8, heads: 2, condDim: 4,
+                             length: 8, blocks: 1)
+    let model = dir.appendingPathComponent("model")
+    try ModelFolder.save(try Network(config, seed: 5), to: model)
+    try HuggingFaceFormat.writeTokenizerJSON(trained.model, to: model.appendingPathComponent("tokenizer.json"))
+    let summary = try ModelExporting.export(modelFolder: model, to: dir.appendingPathComponent("export"))
+    #expect(summary.files.contains("tokenizer.json") && summary.files.contains("tokenizer_config.json"))
+    let json = try readJSON(dir.appendingPathComponent("export/config.json"))
+    #expect(value(json, "data.tokenizer_name_or_path") as? String == ".")
+    #expect(value(json, "tokenizer.bos_token_id") as? Int == Int(tokenizer.bos!))
+    #expect(value(json, "tokenizer.vocab_size") as? Int == tokenizer.vocabularySize)
+    let hf = try #require(try readJSON(dir.appendingPathComponent("export/tokenizer_config.json")) as? [String: Any])
+    #expect(hf["tokenizer_class"] as? String == "PreTrainedTokenizerFast")
+    #expect(hf["bos_token"] as? String == "<|endoftext|>" && hf["eos_token"] as? String == "<|endoftext|>")
+    #expect(hf["mask_token"] == nil)
   }
 }
