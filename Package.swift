@@ -45,7 +45,7 @@ let package = Package(
     // need random access into stored entries and strict bounds checks on malformed files.
     .target(name: "Formats"),
     // Typed HDF5 files: datasets, chunking, compression, attributes, incremental appends.
-    .target(name: "HDF5", dependencies: ["CHDF5"]),
+    .target(name: "HDF5", dependencies: ["CHDF5", .product(name: "Crypto", package: "swift-crypto")]),
     // Byte-level BPE (GPT-2, trained here) and character tokenizers.
     .target(name: "Tokenizers", dependencies: ["Formats", .product(name: "Crypto", package: "swift-crypto")]),
     // The MDLM `DIT` and the partition `PartitionDIT`, with the reference's parameter names.
@@ -84,7 +84,7 @@ let package = Package(
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: kernels),
     .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
-    .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+    .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
     .testTarget(name: "CheckpointsTests", dependencies: ["MaskedDiffusion", "Checkpoints", "Formats", "Networks", "Tokenizers", "TestSupport"]),
     .testTarget(name: "CorpusTests", dependencies: ["Corpus", "HDF5", "Tokenizers", "Engine", "TestSupport"]),

@@ -26,3 +26,15 @@ static inline unsigned pgm_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned pgm_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline unsigned pgm_h5f_acc_swmr_write(void) { return H5F_ACC_SWMR_WRITE; }
 static inline size_t pgm_h5t_variable(void) { return H5T_VARIABLE; }
+
+// An anonymous in-memory file (Linux memfd_create), or -1 where there is none. The HDF5 module
+// points a file's descriptor at it after a failed write so that nothing more reaches the disk
+// (see H5WriteFailure.swift). glibc declares memfd_create only under _GNU_SOURCE, which
+// Swift's Glibc module does not set, hence the raw system call.
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+static inline int pgm_memfd(void) { return (int)syscall(SYS_memfd_create, "pgm-hdf5-severed", 1u /* MFD_CLOEXEC */); }
+#else
+static inline int pgm_memfd(void) { return -1; }
+#endif

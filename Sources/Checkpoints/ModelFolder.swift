@@ -77,6 +77,7 @@ public enum ModelFolder {
   public static func loadWeights(into parameters: ParameterSet, from url: URL, config: ModelConfig? = nil) throws {
     guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missingFile(url.path, "the weights") }
     let file = try SafeTensorsFile(url: url)
+    try file.verifyChecksum()  // files written here record one; a damaged file must not load as other weights
     // A folder written by `pgm export` also carries the rotary buffer the reference's strict
     // load_state_dict expects; it is checked against the config, not loaded.
     var expected = parameters.shapes

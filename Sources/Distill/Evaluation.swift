@@ -12,6 +12,8 @@ public struct EvaluationRow: Codable, Sendable {
   /// 0 = the teacher, r = the student of SDTT round r, nil = a model outside a run.
   public var round: Int?
   public var steps: Int
+  /// The sampler settings the samples were drawn with.
+  public var sampler: SamplerVariant
   public var samples: Int
   /// Mean per-sample unigram entropy (natural log) of the sampled tokens after BOS.
   public var entropy: Double
@@ -24,7 +26,7 @@ public struct EvaluationRow: Codable, Sendable {
   public var quality: SampleQuality
 
   enum CodingKeys: String, CodingKey {
-    case model, round, steps, samples, entropy, entropySE = "entropy_se", latencySeconds = "latency_s"
+    case model, round, steps, sampler, samples, entropy, entropySE = "entropy_se", latencySeconds = "latency_s"
     case tokensPerSecond = "tokens_per_s", batch, quality
   }
 
@@ -96,26 +98,25 @@ public struct SampleEvaluation {
   public var measure: QualityMeasure
   public var samples: Int
   public var batch: Int
-  public var schedule: PartitionSchedule
   public var bos: Int32
 
-  public init(measure: QualityMeasure, samples: Int, batch: Int, schedule: PartitionSchedule = .uniform, bos: Int32) {
-    self.measure = measure; self.samples = samples; self.batch = batch; self.schedule = schedule; self.bos = bos
+  public init(measure: QualityMeasure, samples: Int, batch: Int, bos: Int32) {
+    self.measure = measure; self.samples = samples; self.batch = batch; self.bos = bos
   }
 
-  /// Samples `network` in `steps` steps with a seed that depends only on (seed, steps), so every
-  /// model of a report is evaluated on the same draws.
-  public func evaluate(_ network: Denoiser, name: String, round: Int?, steps: Int, seed: UInt64,
-                       progress: ((Int) -> Void)? = nil) throws -> EvaluationRow {
+  /// Samples `network` in `steps` steps with `variant`, with a seed that depends only on (seed,
+  /// steps), so every model of a report is evaluated on the same draws.
+  public func evaluate(_ network: Denoiser, name: String, round: Int?, steps: Int, variant: SamplerVariant = .plain,
+                       seed: UInt64, progress: ((Int) -> Void)? = nil) throws -> EvaluationRow {
     let sampler = try makeSampler(for: network)
     var rng = RandomStream(seed: seed).derive("eval-steps-\(steps)")
-    let options = SamplingOptions(bos: bos, batchSize: batch, schedule: schedule)
+    let options = SamplingOptions(bos: bos, batchSize: batch, variant: variant)
     let t0 = Clock.now()
     let run = try sampler.generate(count: samples, steps: steps, rng: &rng, options: options, progress: progress)
     let wall = Clock.now() - t0
     let l = network.config.length
     let entropy = MeanAndError(run.samples.map { SampleMetrics.unigramEntropy($0.dropFirst()) })
-    var row = EvaluationRow(model: name, round: round, steps: steps, samples: samples, entropy: entropy.mean,
+    var row = EvaluationRow(model: name, round: round, steps: steps, sampler: variant, samples: samples, entropy: entropy.mean,
                             entropySE: entropy.standardError, latencySeconds: wall / Double(max(samples, 1)),
                             tokensPerSecond: Double(samples * l) / max(wall, 1e-9), batch: batch, quality: .unmeasured)
     switch measure {

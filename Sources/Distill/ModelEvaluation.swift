@@ -43,7 +43,7 @@ public enum ModelEvaluation {
   static let sourceValidationRows = 256
 
   public static func run(model dir: URL, steps: [Int], samples: Int, batch: Int, seed: UInt64, data: URL?,
-                         evaluator: URL?, schedule: PartitionSchedule, log: @escaping (String) -> Void) throws -> Result {
+                         evaluator: URL?, variants: [SamplerVariant], log: @escaping (String) -> Void) throws -> Result {
     let network = try ModelFolder.load(dir).requireDenoiser("pgm eval")
     let config = network.config
     let provenance = ModelProvenance.read(dir)
@@ -103,11 +103,14 @@ public enum ModelEvaluation {
       note("validation NLL skipped: no token dataset (the recorded one is gone or none was recorded; pass --data F.h5)")
     }
 
-    let evaluation = SampleEvaluation(measure: measure, samples: samples, batch: batch, schedule: schedule, bos: bos)
+    let evaluation = SampleEvaluation(measure: measure, samples: samples, batch: batch, bos: bos)
     var rows: [EvaluationRow] = []
     for s in steps {
-      log("eval: \(s) steps, \(samples) samples …")
-      rows.append(try evaluation.evaluate(network, name: dir.lastPathComponent, round: provenance?.round, steps: s, seed: seed))
+      for variant in variants {
+        log("eval: \(s) steps, \(variant), \(samples) samples …")
+        rows.append(try evaluation.evaluate(network, name: dir.lastPathComponent, round: provenance?.round, steps: s,
+                                            variant: variant, seed: seed))
+      }
     }
     let val = try validation.flatMap { source in
       try TrainingObjective.validationNLL(network: network.network, source: source, rows: 256, batchSize: 32, seed: seed)

@@ -73,9 +73,7 @@ public struct RunReport {
     let evalDir = run.root.appendingPathComponent("eval")
     try FileManager.default.createDirectory(at: evalDir, withIntermediateDirectories: true)
     let e = recipe.eval
-    let evaluation = SampleEvaluation(measure: measure, samples: e.samples, batch: e.batch,
-                                      schedule: e.sampler,
-                                      bos: dataset.attributes.bosId)
+    let evaluation = SampleEvaluation(measure: measure, samples: e.samples, batch: e.batch, bos: dataset.attributes.bosId)
     let seed = recipe.seed(for: "evaluation")
     var rows: [EvaluationRow] = []
     var entries: [ModelEntry] = []
@@ -96,7 +94,8 @@ public struct RunReport {
            row.samples == e.samples {
           rows.append(row)
         } else {
-          let row = try evaluation.evaluate(network, name: name, round: round, steps: steps, seed: seed)
+          let row = try evaluation.evaluate(network, name: name, round: round, steps: steps,
+                                            variant: SamplerVariant(schedule: e.sampler), seed: seed)
           try AtomicFile.write(try JSONEncoder().encode(row), to: cache)
           rows.append(row)
         }

@@ -147,11 +147,16 @@ public final class TargetWriter {
     self.path = path
     self.header = header
     if !FileManager.default.fileExists(atPath: path) { try TargetWriter.createEmpty(path, header: header) }
-    file = try H5File.open(path, mode: .readWrite)
-    let stored = try Header.read(file.attributes, path: path)
-    if let diff = stored.difference(from: header) { throw TargetStoreError.mismatch(path, diff) }
-    try TargetWriter.alignEntries(file, path: path, entryChunk: header.entryChunk)
-    (rows, entries, inputs, times, entryStart, entryCount, ids, logProbs, tails) = try TargetWriter.openDatasets(file, header: header)
+    do {
+      file = try H5File.open(path, mode: .readWrite)
+      let stored = try Header.read(file.attributes, path: path)
+      if let diff = stored.difference(from: header) { throw TargetStoreError.mismatch(path, diff) }
+      try TargetWriter.alignEntries(file, path: path, entryChunk: header.entryChunk)
+      (rows, entries, inputs, times, entryStart, entryCount, ids, logProbs, tails) = try TargetWriter.openDatasets(file, header: header)
+    } catch let error as H5Error where error.kind == .unreadableFile || error.kind == .library {
+      // E.g. left half-flushed by a full disk: say what to do, not only what HDF5 saw.
+      throw TargetStoreError.corrupt(path, "it cannot be resumed (\(error))")
+    }
   }
 
   /// Creates the file complete (attributes, groups, empty datasets) under a temporary name and

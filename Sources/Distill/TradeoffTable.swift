@@ -8,13 +8,13 @@ public enum TradeoffTable {
     let synthetic = rows.contains { if case .markov = $0.quality { return true }; return false }
     var s: String
     if synthetic {
-      s = "| model | steps | forbidden rate | bigram TV | NLL | entropy (source) | s/sample | tokens/s |\n"
-      s += "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+      s = "| model | sampler | steps | forbidden rate | bigram TV | NLL | entropy (source) | s/sample | tokens/s |\n"
+      s += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
     } else {
-      s = "| model | steps | gen. perplexity | entropy | s/sample | tokens/s |\n|---|---:|---:|---:|---:|---:|\n"
+      s = "| model | sampler | steps | gen. perplexity | entropy | s/sample | tokens/s |\n|---|---|---:|---:|---:|---:|---:|\n"
     }
     for r in rows {
-      s += "| \(r.model) | \(r.steps) | "
+      s += "| \(r.model) | \(r.sampler) | \(r.steps) | "
       switch r.quality {
       case .markov(let m):
         s += String(format: "%.4f ± %.4f | %.4f | %.3f ± %.3f | %.3f ± %.3f (%.3f) | ", m.forbiddenRate, m.forbiddenRateSE,

@@ -39,6 +39,9 @@ public struct SafeTensorsError: Error, Equatable, Sendable, CustomStringConverti
     case reservedName
     /// Reading or writing the file failed.
     case io(String)
+    /// The data section's CRC-32 differs from the one recorded in `__metadata__` when the file was
+    /// written (`SafeTensors.checksumKey`): bytes changed on disk.
+    case checksumMismatch(recorded: UInt32, computed: UInt32, dataBytes: Int)
   }
 
   /// Builds an error (callers outside the module may wrap their own checks in it).
@@ -49,6 +52,7 @@ public struct SafeTensorsError: Error, Equatable, Sendable, CustomStringConverti
   }
 
   public var description: String {
+    if case .checksumMismatch = reason { return "\(file) is corrupt: \(reason.explanation)" }
     let place = tensor.map { "\(file): tensor \"\($0)\"" } ?? file
     return "\(place): \(reason.explanation)"
   }
@@ -81,6 +85,9 @@ extension SafeTensorsError.Reason {
     case .tensorNotFound: return "no such tensor in the file"
     case .reservedName: return "\"__metadata__\" is reserved and cannot name a tensor"
     case .io(let detail): return detail
+    case let .checksumMismatch(recorded, computed, dataBytes):
+      return "checksum mismatch (the CRC-32 of its \(dataBytes)-byte data section is \(CRC32.hex(computed)), the header "
+        + "records \(CRC32.hex(recorded))); rerun the phase that wrote it, or restore the file"
     }
   }
 }

@@ -27,8 +27,9 @@ public struct SafeTensorsFile: Sendable {
   /// The path (or label) used in error messages.
   public var fileName: String { source.name }
 
-  private let source: any ByteSource
-  private let dataStart: Int
+  let source: any ByteSource
+  /// File offset of the data section (8 + header length).
+  let dataStart: Int
   private let indexByName: [String: Int]
 
   /// Opens and validates the header of a file on disk; tensor data stays on disk until read.

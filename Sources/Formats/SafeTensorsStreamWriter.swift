@@ -8,7 +8,8 @@ import Foundation
 /// `finish()`; if anything fails (or `finish()` is never called) the temporary file is removed and
 /// an existing file at the target is left untouched. The layout is the one `SafeTensors.write`
 /// produces for the same tensors and metadata (header in the given order, `__metadata__` first
-/// with sorted keys, padded with spaces to a multiple of 8), byte for byte.
+/// with sorted keys, padded with spaces to a multiple of 8), byte for byte — including the data
+/// checksum, which the header holds as a placeholder until `finish()` writes the real value over it.
 public final class SafeTensorsStreamWriter {
   public let url: URL
   private let layout: [(name: String, shape: [Int])]
@@ -16,17 +17,24 @@ public final class SafeTensorsStreamWriter {
   private let handle: FileHandle
   private var next = 0
   private var finished = false
+  /// File offset of the checksum's eight hex digits in the header; nil without a checksum.
+  private let checksumOffset: Int?
+  private var crc = CRC32()
 
-  public init(url: URL, layout: [(name: String, shape: [Int])], metadata: [String: String]? = nil) throws {
+  public init(url: URL, layout: [(name: String, shape: [Int])], metadata: [String: String]? = nil,
+              checksum: Bool = true) throws {
     self.url = url
     self.layout = layout
+    let header = try Self.header(layout, metadata: SafeTensors.metadata(metadata, checksum: checksum ? 0 : nil))
+    checksumOffset = checksum ? SafeTensors.checksumValueOffset(in: header) : nil
+    precondition(checksumOffset != nil || !checksum, "SafeTensorsStreamWriter: no checksum entry in the header")
     temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
       throw SafeTensorsError(file: temporary.path, reason: .io("cannot create the file (is the folder writable?)"))
     }
     do {
       handle = try FileHandle(forWritingTo: temporary)
-      try handle.write(contentsOf: try Self.header(layout, metadata: metadata))
+      try handle.write(contentsOf: Data(header))
     } catch {
       try? FileManager.default.removeItem(at: temporary)
       throw SafeTensorsError(file: url.path, reason: .io("cannot write: \(error)"))
@@ -49,6 +57,7 @@ public final class SafeTensorsStreamWriter {
     data.withUnsafeMutableBytes { raw in
       for (i, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
     }
+    data.withUnsafeBytes { crc.update($0) }
     do { try handle.write(contentsOf: data) } catch { throw SafeTensorsError(file: url.path, reason: .io("cannot write \(name): \(error)")) }
     next += 1
   }
@@ -57,6 +66,10 @@ public final class SafeTensorsStreamWriter {
   public func finish() throws {
     precondition(next == layout.count, "SafeTensorsStreamWriter: \(layout.count - next) tensors were never appended")
     do {
+      if let checksumOffset {
+        try handle.seek(toOffset: UInt64(checksumOffset))
+        try handle.write(contentsOf: Data(CRC32.hex(crc.value).utf8))
+      }
       try handle.synchronize()
       try handle.close()
     } catch { throw SafeTensorsError(file: url.path, reason: .io("cannot flush the file: \(error)")) }
@@ -67,8 +80,8 @@ public final class SafeTensorsStreamWriter {
   }
 
   /// The 8-byte header length and the space-padded JSON header, every tensor F32.
-  static func header(_ layout: [(name: String, shape: [Int])], metadata: [String: String]?) throws -> Data {
-    Data(try SafeTensors.encodeHeader(layout: layout.map { ($0.name, .f32, $0.shape, 4 * $0.shape.reduce(1, *)) },
-                                      metadata: metadata, file: "<stream>"))
+  static func header(_ layout: [(name: String, shape: [Int])], metadata: [String: String]?) throws -> [UInt8] {
+    try SafeTensors.encodeHeader(layout: layout.map { ($0.name, .f32, $0.shape, 4 * $0.shape.reduce(1, *)) },
+                                 metadata: metadata, file: "<stream>")
   }
 }

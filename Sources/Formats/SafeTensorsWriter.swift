@@ -12,12 +12,17 @@ import Foundation
 /// Tensors are laid out in the order given (header and data alike), not sorted, so a caller that
 /// wants a canonical file passes them sorted. `__metadata__` comes first in the header with its
 /// keys sorted. The header is padded with spaces so the data section starts at a multiple of 8.
+///
+/// With `checksum` (the default) the metadata also records the data section's CRC-32 under
+/// `checksumKey`, which `SafeTensorsFile.verifyChecksum()` checks; pass false only to reproduce a
+/// file of another writer byte for byte.
 public enum SafeTensors {
   /// Writes `tensors` to `url` atomically: into a temporary file in the same folder, flushed to
   /// disk, then renamed over `url`. A failure leaves any existing file untouched.
   public static func write(_ tensors: [(name: String, tensor: TensorData)], metadata: [String: String]? = nil,
-                           to url: URL) throws {
-    let header = try encodeHeader(tensors, metadata: metadata, file: url.path)
+                           checksum: Bool = true, to url: URL) throws {
+    let header = try encodeHeader(tensors, metadata: Self.metadata(metadata, checksum: checksum ? Self.checksum(tensors) : nil),
+                                  file: url.path)
     let directory = url.deletingLastPathComponent().path
     let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(UUID().uuidString)"
     func fail(_ what: String) -> SafeTensorsError {
@@ -54,8 +59,9 @@ public enum SafeTensors {
 
   /// The complete file image in memory (header and data).
   public static func encode(_ tensors: [(name: String, tensor: TensorData)],
-                            metadata: [String: String]? = nil) throws -> [UInt8] {
-    var image = try encodeHeader(tensors, metadata: metadata, file: "<memory>")
+                            metadata: [String: String]? = nil, checksum: Bool = true) throws -> [UInt8] {
+    var image = try encodeHeader(tensors, metadata: Self.metadata(metadata, checksum: checksum ? Self.checksum(tensors) : nil),
+                                 file: "<memory>")
     for (_, tensor) in tensors { image.append(contentsOf: tensor.bytes) }
     return image
   }

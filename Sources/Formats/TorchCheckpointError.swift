@@ -17,6 +17,8 @@ public struct TorchCheckpointError: Error, Equatable, Sendable, CustomStringConv
     case unsupportedEntry(name: String, String)
     /// A required entry such as `<archive>/data.pkl` is absent.
     case missingEntry(String)
+    /// The entry's bytes do not match the CRC-32 its central-directory record holds: the file was
+    /// damaged after torch wrote it.
     case checksumMismatch(entry: String)
     /// Reading the file failed.
     case io(String)
@@ -69,7 +71,9 @@ extension TorchCheckpointError.Problem {
     case .malformedZip(let why): return "malformed zip archive: \(why)"
     case let .unsupportedEntry(name, why): return "entry \(name): \(why)"
     case .missingEntry(let name): return "the archive has no entry \(name)"
-    case .checksumMismatch(let name): return "entry \(name) fails its CRC-32 check"
+    case .checksumMismatch(let name):
+      return "the checkpoint is corrupt: entry \(name) fails its CRC-32 check (its bytes changed after the file "
+        + "was written); restore or re-download the file"
     case .io(let why): return why
     case let .pickle(offset, problem): return "data.pkl at byte \(offset): \(problem.explanation)"
     case .storageMissing(let key): return "tensor storage \"\(key)\" (data/\(key)) is missing from the archive"

@@ -4,6 +4,7 @@
 // ZIPFoundation's entry iterator silently stops at a damaged record instead of reporting it, and
 // because it adds untrusted 64-bit sizes and offsets without overflow checks. Every offset and
 // size here is checked against the file before anything is read or allocated.
+import Foundation
 
 /// One central-directory record.
 struct ZipEntry: Sendable {
@@ -24,6 +25,9 @@ struct ZipArchive: Sendable {
   /// Entries in central-directory order.
   let entries: [ZipEntry]
   private let indexByName: [String: Int]
+  /// The outcome of each entry's CRC-32 check, so that `readVerified` checks an entry once however
+  /// many tensor views share it (and refuses a damaged one without recomputing).
+  private let checks = EntryChecks()
 
   private static let endOfCentralDirectorySize = 22
   private static let maxCommentLength = 0xFFFF
@@ -61,7 +65,7 @@ struct ZipArchive: Sendable {
   /// The whole entry, checked against its CRC-32.
   func readAll(_ entry: ZipEntry) throws -> [UInt8] {
     let bytes = try read(entry, count: entry.size)
-    guard CRC32.checksum(bytes) == entry.crc32 else { throw Problem.checksumMismatch(entry: entry.name) }
+    try record(entry, crc: CRC32.checksum(bytes))
     return bytes
   }
 
@@ -74,11 +78,33 @@ struct ZipArchive: Sendable {
       crc.update(try read(entry, at: done, count: n))
       done += n
     }
-    guard crc.value == entry.crc32 else { throw Problem.checksumMismatch(entry: entry.name) }
+    try record(entry, crc: crc.value)
+  }
+
+  /// Like `read`, but the entry's CRC-32 is checked (once per archive) before any of its bytes are
+  /// returned. Tensor reads go through here: a flipped byte in a storage would otherwise load as a
+  /// different weight. The CRC is the central directory's, which is also right for entries whose
+  /// local header defers it to a data descriptor (torch writes those).
+  func readVerified(_ entry: ZipEntry, at offset: Int = 0, count: Int) throws -> [UInt8] {
+    switch checks.outcome(entry.name) {
+    case true?: return try read(entry, at: offset, count: count)
+    case false?: throw Problem.checksumMismatch(entry: entry.name)
+    case nil:
+      // The usual case, a tensor covering its whole storage: one read serves the check and the caller.
+      if offset == 0 && count == entry.size { return try readAll(entry) }
+      try verifyChecksum(entry)  // a view of part of a storage: check the whole entry in bounded chunks
+      return try read(entry, at: offset, count: count)
+    }
+  }
+
+  /// Remembers whether `entry` matched its recorded CRC-32, and throws if it did not.
+  private func record(_ entry: ZipEntry, crc: UInt32) throws {
+    checks.record(entry.name, intact: crc == entry.crc32)
+    guard crc == entry.crc32 else { throw Problem.checksumMismatch(entry: entry.name) }
   }
 
   /// Absolute file offset of a stored entry's data, from its local header.
-  private func dataStart(of entry: ZipEntry) throws -> Int {
+  func dataStart(of entry: ZipEntry) throws -> Int {
     guard entry.flags & 1 == 0 else { throw Problem.unsupportedEntry(name: entry.name, "encrypted entries are not supported") }
     guard entry.method == 0 else {
       throw Problem.unsupportedEntry(name: entry.name,
@@ -219,4 +245,14 @@ struct ZipArchive: Sendable {
   private static func u16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
   private static func u32(_ b: [UInt8], _ i: Int) -> UInt32 { UInt32(u16(b, i)) | UInt32(u16(b, i + 2)) << 16 }
   private static func u64(_ b: [UInt8], _ i: Int) -> UInt64 { UInt64(u32(b, i)) | UInt64(u32(b, i + 4)) << 32 }
+}
+
+/// Whether each checked entry matched its CRC-32, by name. A class with a lock because the archive
+/// is a `Sendable` value that concurrent tensor reads share.
+private final class EntryChecks: @unchecked Sendable {  // `intact` is only touched under `lock`
+  private let lock = NSLock()
+  private var intact: [String: Bool] = [:]
+
+  func outcome(_ name: String) -> Bool? { lock.withLock { intact[name] } }
+  func record(_ name: String, intact matches: Bool) { lock.withLock { intact[name] = matches } }
 }

@@ -65,8 +65,26 @@ public final class H5Dataset<Element: H5Element>: @unchecked Sendable {
     self.isFiltered = try H5Dataspace.filterCount(of: id, context) > 0
   }
 
+  deinit { flushAndClose() }
+
   /// Closes the dataset now instead of when it is released. Further use throws `.closed`.
-  public func close() { handle.close() }
+  public func close() { flushAndClose() }
+
+  /// Writes the dataset's buffered chunks, then closes it. Flushing first matters when writes
+  /// fail: a failed flush cuts the file off (H5WriteFailure.swift), whereas an H5Dclose that fails
+  /// to flush leaves a dangling identifier that crashes the next close of the file.
+  private func flushAndClose() {
+    H5Library.serialized {
+      let id = handle.id
+      if id >= 0, file.writeFailure == nil, file.isWritable, H5Iis_valid(id) > 0, H5Dflush(id) < 0 {
+        let error = context("close dataset").error("cannot write the dataset's buffered data", kind: .library,
+                                                   readStack: true)
+        file.cutOff(after: error.systemCause ?? error.message)
+      }
+      // A file cut off after a failed write must not be touched again, not even to close.
+      if file.writeFailure != nil { handle.abandon() } else { handle.close() }
+    }
+  }
 
   /// The current shape: `[rowCount] + rowShape`.
   public var shape: [Int] {

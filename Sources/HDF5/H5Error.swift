@@ -27,6 +27,9 @@ public struct H5Error: Error, CustomStringConvertible, Sendable {
     case notWritable
     /// The object's file was closed.
     case closed
+    /// Reading or writing the file failed at the system level (disk full, file size limit, I/O
+    /// error; `systemCause` says which). The file was closed at once without writing more.
+    case ioFailure
     /// Any other failure reported by the HDF5 library.
     case library
   }
@@ -46,6 +49,9 @@ public struct H5Error: Error, CustomStringConvertible, Sendable {
 
   /// The innermost HDF5 error message, usually the most specific one.
   public var hdf5Message: String? { stack.first }
+
+  /// The system error HDF5 reported, e.g. "No space left on device (errno 28)", if any.
+  public var systemCause: String? { H5SystemFailure.cause(in: stack) }
 
   public var description: String {
     var text = "HDF5 \(operation) failed"

@@ -9,6 +9,11 @@ import Foundation
 /// dataset and attribute view obtained from it are released (they keep it alive). After `close()`,
 /// every object of the file throws `H5Error.Kind.closed`.
 ///
+/// Write failures: when a write fails at the system level (disk full, file size limit, I/O error)
+/// the operation throws `.ioFailure` naming the cause, and the file is closed at once without
+/// writing anything more to disk (see H5WriteFailure.swift); every later use throws `.closed`.
+/// Reopen the file (in a new process) once the cause is fixed.
+///
 /// Thread safety: may be shared between threads; calls are serialized (see `H5Library`).
 public final class H5File: H5Container, @unchecked Sendable {
   /// What `create` does when the file already exists.
@@ -35,14 +40,20 @@ public final class H5File: H5Container, @unchecked Sendable {
   public var file: H5File { self }
 
   let handle: H5Handle
+  /// Why the file was cut off after a failed write; nil while it is usable. Lock held.
+  private(set) var writeFailure: String?
 
   private init(path: String, id: hid_t, writable: Bool) {
     self.path = path
     self.isWritable = writable
     self.handle = H5Handle(id, closer: H5Fclose)
+    H5OpenFiles.register(self)
   }
 
-  deinit { handle.close() }
+  deinit {
+    try? close()
+    H5Library.serialized { H5OpenFiles.unregister(self) }
+  }
 
   /// Creates a new, empty HDF5 file.
   public static func create(_ path: String, mode: CreateMode = .failIfExists) throws -> H5File {
@@ -51,6 +62,7 @@ public final class H5File: H5Container, @unchecked Sendable {
       if mode == .failIfExists && FileManager.default.fileExists(atPath: path) {
         throw context.error("the file already exists", kind: .alreadyExists)
       }
+      try refuseIfCutOff(context)
       let fapl = try fileAccessProperties(context)
       let flags = mode == .truncate ? pgm_h5f_acc_trunc() : pgm_h5f_acc_excl()
       let id = try context.checkID(H5Fcreate(path, flags, pgm_h5p_default(), fapl.id),
@@ -77,6 +89,7 @@ public final class H5File: H5Container, @unchecked Sendable {
       if signature < 0 {
         throw context.error("the file cannot be read", kind: .unreadableFile, readStack: true)
       }
+      try refuseIfCutOff(context)
       let fapl = try fileAccessProperties(context)
       let flags = mode == .readWrite ? pgm_h5f_acc_rdwr() : pgm_h5f_acc_rdonly()
       let id = H5Fopen(path, flags, fapl.id)
@@ -109,27 +122,69 @@ public final class H5File: H5Container, @unchecked Sendable {
       guard let raw else { throw context.error("no file descriptor", kind: .library) }
       let descriptor = raw.assumingMemoryBound(to: Int32.self).pointee  // the sec2 driver's `int fd`
       if fsync(descriptor) != 0 {
-        throw context.error("fsync failed: \(String(cString: strerror(errno)))", kind: .library)
+        // The kernel may have dropped the pages it could not write: nothing more may be trusted.
+        let cause = "\(String(cString: strerror(errno))) (errno \(errno))"
+        cutOff(after: "fsync failed: " + cause)
+        throw context.error("fsync failed: \(cause); the file was closed at once, reopen it once the cause is fixed",
+                            kind: .ioFailure)
       }
     }
   }
 
   /// Closes the file and every group, dataset and attribute view of it (`H5F_CLOSE_STRONG`).
-  /// Buffered data is written first. Closing twice is allowed; the second call does nothing.
+  /// Buffered data is written first. Closing twice is allowed; the second call does nothing, and so
+  /// does closing a file already closed by a write failure (that failure was thrown already).
   public func close() throws {
     try H5Library.serialized {  // one locked section, so the error stack is still this call's
+      let context = H5Context(operation: "close file", path: path)
+      guard handle.id >= 0 else { return }
+      if isWritable {
+        // Flush before closing: a flush that fails cuts the file off, whereas an H5Fclose that
+        // fails would leave dangling identifiers behind (H5WriteFailure.swift).
+        do {
+          try context.check(H5Fflush(handle.id, H5F_SCOPE_GLOBAL), "cannot write the file's buffered data")
+        } catch let error as H5Error {
+          cutOff(after: error.systemCause ?? error.message)  // also when no system error was named
+          throw error
+        }
+      }
       if handle.close() < 0 {
-        throw H5Context(operation: "close file", path: path).error("closing failed", kind: .library,
-                                                                   readStack: true)
+        // Its identifiers may now dangle: the datasets of the file must not close theirs either.
+        writeFailure = "closing failed"
+        throw context.error("closing failed", kind: .library, readStack: true)
       }
     }
   }
 
-  /// The file identifier; throws `.closed` after `close()`. Call with the library lock held.
+  /// Cuts the file off after a failed write (H5WriteFailure.swift): nothing more reaches the disk,
+  /// the identifiers of the file and its datasets are abandoned, never closed, and every later use
+  /// throws. Idempotent. Call with the library lock held.
+  func cutOff(after cause: String) {
+    guard writeFailure == nil, handle.id >= 0 else { return }
+    writeFailure = cause
+    H5Severing.redirectToMemory(handle.id, cause: cause)
+    handle.abandon()
+    _ = H5Eclear2(hid_t(H5E_DEFAULT))
+  }
+
+  /// The file identifier; throws `.closed` after `close()` or a write failure. Call with the
+  /// library lock held.
   func openID(_ context: H5Context) throws -> hid_t {
     let id = handle.id
+    if let writeFailure {
+      throw context.error("the file was closed after a failed write (\(writeFailure)); reopen it once the cause "
+                            + "is fixed", kind: .closed)
+    }
     guard id >= 0 else { throw context.error("the file was closed", kind: .closed) }
     return id
+  }
+
+  /// Throws `.ioFailure` if this process cut the file at `context.path` off after a failed write:
+  /// HDF5 still holds that file's broken state and would reuse it (H5WriteFailure.swift).
+  private static func refuseIfCutOff(_ context: H5Context) throws {
+    guard let cause = H5OpenFiles.cutOffCause(path: context.path) else { return }
+    throw context.error("this process stopped using the file after a failed write (\(cause)) and cannot open it "
+                          + "again; run the program again to reopen it", kind: .ioFailure)
   }
 
   /// Throws `.notWritable` unless the file was opened for writing.

@@ -22,11 +22,25 @@ public enum H5Library {
   /// Also switches HDF5's automatic error printing off for the calling thread: in a thread-safe
   /// build that setting is per thread, so it is (cheaply) re-applied on every entry.
   static func serialized<T>(_ body: () throws -> T) rethrows -> T {
+    _ = exitCleanUp
     lock.lock()
     defer { lock.unlock() }
     _ = H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
     return try body()
   }
+
+  /// Replaces HDF5's atexit clean-up, which closes every file still open, by one that closes only
+  /// the healthy ones: closing a file cut off after a failed write crashes (H5WriteFailure.swift).
+  /// Runs before the first call into the library, as `H5dont_atexit` requires. At exit the lock is
+  /// only tried: a thread stopped inside the library must not hang the exit.
+  private static let exitCleanUp: Void = {
+    _ = H5dont_atexit()
+    atexit {
+      guard H5Library.lock.try() else { return }
+      defer { H5Library.lock.unlock() }
+      H5OpenFiles.closeHealthyFiles()
+    }
+  }()
 
   /// The version of the HDF5 library linked at run time, e.g. "1.10.8".
   public static var version: String {
@@ -89,9 +103,18 @@ extension H5Context {
 
   /// An error for this context; with `readStack`, the HDF5 error stack of the failed call is
   /// attached (its innermost message is usually the one that says what went wrong).
+  ///
+  /// A stack that names a system error (disk full, I/O error) makes it an `.ioFailure` and cuts
+  /// the file off at once (H5WriteFailure.swift), whichever operation hit it.
   func error(_ message: String, kind: H5Error.Kind, readStack: Bool = false) -> H5Error {
-    H5Error(kind: kind, operation: operation, path: path, object: object, message: message,
-            stack: readStack ? H5ErrorStack.current() : [])
+    let stack = readStack ? H5ErrorStack.current() : []
+    if let cause = H5SystemFailure.cause(in: stack) {
+      H5OpenFiles.failed(path: path, cause: cause)
+      return H5Error(kind: .ioFailure, operation: operation, path: path, object: object,
+                     message: "\(message): \(cause); the file was closed at once, reopen it once the cause is fixed",
+                     stack: stack)
+    }
+    return H5Error(kind: kind, operation: operation, path: path, object: object, message: message, stack: stack)
   }
 }
 
@@ -151,6 +174,9 @@ final class H5Handle: @unchecked Sendable {  // mutable state is only touched un
       return status
     }
   }
+
+  /// Forgets the identifier without closing it, for a file that cannot be closed safely.
+  func abandon() { H5Library.serialized { id = -1 } }
 
   deinit { close() }
 }

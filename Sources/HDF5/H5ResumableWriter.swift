@@ -109,7 +109,7 @@ public final class H5ResumableWriter: @unchecked Sendable {
         throw context.error("the dataset has \(rows) rows but \(committedRows) are committed; "
                               + "the file was changed outside this protocol", kind: .shapeMismatch)
       }
-      if rows > committedRows { try dataset.resize(rows: committedRows) }  // drop the uncommitted tail
+      if rows > committedRows { try dropUncommitted(dataset, rows: rows, context) }
       // A final commit may have ended mid-chunk; appending would rewrite a committed filtered
       // chunk. Decided from the count itself, so it holds even without the finished attribute.
       if let chunkRows = dataset.filteredChunkRows, committedRows % chunkRows != 0 {
@@ -131,6 +131,21 @@ public final class H5ResumableWriter: @unchecked Sendable {
     }
     datasets.append((name, dataset))
     return dataset
+  }
+
+  /// Shrinks a dataset to the committed rows, dropping a tail written before a kill or a failed
+  /// write. HDF5 must read the tail's chunk index to drop it; when the interrupted flush left that
+  /// index pointing at space it never wrote, the file cannot be resumed, and the error says so.
+  private func dropUncommitted<Element: H5Element>(_ dataset: H5Dataset<Element>, rows: Int,
+                                                  _ context: H5Context) throws {
+    do {
+      try dataset.resize(rows: committedRows)
+    } catch let error as H5Error where error.kind == .library {
+      throw context.error("cannot drop the \(rows - committedRows) uncommitted rows after the \(committedRows) committed "
+                            + "ones: the file was damaged while they were written (a failed write or a crash during a "
+                            + "flush; HDF5: \(error.hdf5Message ?? error.message)); remove it and write it again",
+                          kind: .unreadableFile)
+    }
   }
 
   /// Commits every row appended so far: checks that all datasets of this writer have the same row
@@ -171,6 +186,7 @@ public final class H5ResumableWriter: @unchecked Sendable {
                               + "commit(final: true) for the last rows", kind: .invalidArgument)
       }
     }
+    try checkRoom(forRows: rows, context)
     // Two flushes, so that the file on disk never claims rows it does not hold: the first puts the
     // rows (raw data, chunk index, extent) on disk while the old count still stands; only then is
     // the count raised, and the second flush writes little more than that attribute.
@@ -182,6 +198,25 @@ public final class H5ResumableWriter: @unchecked Sendable {
     isFinished = final
     return rows
   }
+
+  /// Throws `.ioFailure`, before anything is flushed, if the file system (or the file size limit)
+  /// clearly has no room for the rows to commit. A flush that runs out of space half way can
+  /// leave even committed rows unreachable: HDF5 rewrites chunk-index nodes in place before the
+  /// new space they point to is written. Refusing first keeps the file as of the last commit; the
+  /// file is cut off (H5WriteFailure.swift) so that no later flush writes the pending rows either.
+  /// The need is an estimate (raw bytes, an eighth more, room for index and header growth); a
+  /// wrong one only means the failure strikes in the flush instead, which is still survivable.
+  private func checkRoom(forRows rows: Int, _ context: H5Context) throws {
+    var pending = 0
+    for (_, dataset) in datasets { pending += (rows - committedRows) * dataset.bytesPerRow }
+    guard pending > 0, let room = H5FreeSpace.room(forFileAt: group.file.path) else { return }
+    let needed = pending + pending / 8 + (64 << 10) + datasets.count * (16 << 10)
+    guard room.bytes < needed else { return }
+    let cause = "no room to commit \(rows - committedRows) rows (about \(needed) bytes needed; \(room.limitedBy))"
+    group.file.cutOff(after: cause)
+    throw context.error(cause + "; they were not committed and the file keeps its \(committedRows) committed rows: "
+                          + "free space and run again", kind: .ioFailure)
+  }
 }
 
 /// What the writer needs from a dataset of any element type.
@@ -189,8 +224,11 @@ protocol H5RowStore {
   var rowCount: Int { get throws }
   /// Rows per chunk if the chunks are filtered (compressed), nil otherwise.
   var filteredChunkRows: Int? { get }
+  /// Bytes of one row, uncompressed.
+  var bytesPerRow: Int { get }
 }
 
 extension H5Dataset: H5RowStore {
   var filteredChunkRows: Int? { isFiltered ? chunkShape?.first : nil }
+  var bytesPerRow: Int { elementsPerRow * MemoryLayout<Element>.stride }
 }

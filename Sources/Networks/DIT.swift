@@ -25,10 +25,13 @@ public final class DIT {
   }
 
   /// Logits [B, L, V] for `tokens` [B, L] (MDLM: noisy tokens with mask ids).
-  public func logits(_ g: Graph, tokens: TokenTensor) -> Var {
+  /// `sigma` [B]: each row's conditioning input (0 for every published model; a noise-conditioned
+  /// student reads a random σ there).
+  public func logits(_ g: Graph, tokens: TokenTensor, sigma: [Float]? = nil) -> Var {
     let b = tokens.shape[0], l = tokens.shape[1]
-    let ctx = BlockContext(cond: sigmaMap.conditioning(g, sigma: [Float](repeating: 0, count: b)), heads: config.heads,
-                           dropout: config.dropout)
+    precondition(sigma == nil || sigma!.count == b, "one σ per row")
+    let ctx = BlockContext(cond: sigmaMap.conditioning(g, sigma: sigma ?? [Float](repeating: 0, count: b)),
+                           heads: config.heads, dropout: config.dropout)
     let positions = TokenTensor(shape: [b, l], values: (0..<(b * l)).map { Int32($0 % l) })
     let mask = config.kind == .ar ? AttentionMask(items: b, queries: l, keys: l) { _, i, j in j <= i } : nil
     var x = g.embedding(g.parameter(vocabEmbed), tokens)

@@ -48,18 +48,21 @@ public final class PartitionDIT {
     output = p.scope("output_layer") { FinalLayer(p, config) }
   }
 
-  func context(_ g: Graph, batch: Int) -> BlockContext {
-    BlockContext(cond: sigmaMap.conditioning(g, sigma: [Float](repeating: 0, count: batch)), heads: config.heads,
-                 dropout: config.dropout)
+  /// The blocks' shared context. `sigma` [B] is the conditioning input of each row: 0 for every
+  /// published model (not time conditioned); a noise-conditioned student reads a random σ there.
+  func context(_ g: Graph, batch: Int, sigma: [Float]?) -> BlockContext {
+    precondition(sigma == nil || sigma!.count == batch, "one σ per row: \(sigma!.count) for \(batch) rows")
+    return BlockContext(cond: sigmaMap.conditioning(g, sigma: sigma ?? [Float](repeating: 0, count: batch)),
+                        heads: config.heads, dropout: config.dropout)
   }
 
   /// Training mode: logits [B, L, V] for every position of `tokens` [B, L], position i predicted
   /// from the tokens whose group differs from `groups[b, i]` (0/1).
-  public func logits(_ g: Graph, tokens: TokenTensor, groups: TokenTensor) -> Var {
+  public func logits(_ g: Graph, tokens: TokenTensor, groups: TokenTensor, sigma: [Float]? = nil) -> Var {
     let b = tokens.shape[0], l = tokens.shape[1]
     precondition(groups.shape == tokens.shape, "groups \(groups.shape) for tokens \(tokens.shape)")
     precondition(groups.values.allSatisfy { $0 == 0 || $0 == 1 }, "groups must be 0 or 1")
-    let ctx = context(g, batch: b)
+    let ctx = context(g, batch: b, sigma: sigma)
     let positions = TokenTensor(shape: [b, l], values: (0..<(b * l)).map { Int32($0 % l) })
     let selfMask = AttentionMask.groups(groups, sameGroup: true)
     let crossMask = AttentionMask.groups(groups, sameGroup: false)
@@ -77,9 +80,9 @@ public final class PartitionDIT {
 
   /// Inference mode: the encoder runs on the packed clean tokens only, the decoder only on the
   /// query positions. Logits [B, Lq, V]. Cost follows Lc and Lq, never L.
-  public func logits(_ g: Graph, packed: PackedBatch) -> Var {
+  public func logits(_ g: Graph, packed: PackedBatch, sigma: [Float]? = nil) -> Var {
     let b = packed.lengths.count, lc = packed.tokens.shape[1], lq = packed.queryPositions.shape[1]
-    let ctx = context(g, batch: b)
+    let ctx = context(g, batch: b, sigma: sigma)
     let padded = packed.lengths.contains { $0 < lc }
     let selfMask = padded ? AttentionMask.keyLengths(packed.lengths, queries: lc, keys: lc) : nil
     let crossMask = padded ? AttentionMask.keyLengths(packed.lengths, queries: lq, keys: lc) : nil

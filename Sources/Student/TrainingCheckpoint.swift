@@ -58,6 +58,7 @@ enum TrainingCheckpoint {
 
   static func read(_ url: URL) throws -> Loaded {
     let file = try SafeTensorsFile(url: url)
+    try file.verifyChecksum()  // a damaged checkpoint must not resume as other weights or moments
     guard let meta = file.metadata, meta["pgm_checkpoint"] == "1", let s = meta["state"], let c = meta["config"],
           let t = meta["settings"] else {
       throw TrainingError.incompatibleCheckpoint("\(url.path) is not a training checkpoint of this program")

@@ -105,6 +105,14 @@ final class TokenDrawer {
     return Array(UnsafeBufferPointer(start: row, count: vocabularySize))
   }
 
+  /// A token for row `row` of `logits` [rows, V], and its log-probability under the (filtered)
+  /// distribution it was drawn from: the argmax when `greedy`, else a Gumbel-max draw.
+  func drawWithLogProbability(_ logits: Tensor, row: Int, greedy: Bool,
+                              rng: inout RandomStream) -> (token: Int32, logProbability: Float) {
+    let token = logits.withUnsafeBufferPointer { draw($0.baseAddress! + row * vocabularySize, greedy: greedy, rng: &rng) }
+    return (token, self.row[Int(token)])
+  }
+
   /// A token for one row of logits [V]: the argmax when `greedy`, else a Gumbel-max draw.
   func draw(_ logits: UnsafePointer<Float>, greedy: Bool, rng: inout RandomStream) -> Int32 {
     prepare(logits)

@@ -92,14 +92,25 @@ public struct MDLMSampler: Sampler {
         unmasked += chosen[r].count
       }
       if unmasked > 0 {
-        let logits = network.logits(Graph(recording: false), tokens: TokenTensor(shape: [b, l], values: x)).value
+        let sigma: [Float]? = options.noise > 0 ? (0..<b).map { Float(streams[$0].uniformDouble() * options.noise) } : nil
+        let logits = network.logits(Graph(recording: false), tokens: TokenTensor(shape: [b, l], values: x), sigma: sigma).value
         outcome.passes += 1
         outcome.flops += FlopCount.dit(config, batch: b, length: l)
-        logits.withUnsafeBufferPointer { lp in
-          for r in 0..<b {
+        for r in 0..<b where !chosen[r].isEmpty {
+          if options.order == .confidence {
+            // The step keeps its count but reveals the positions of the most confident draws.
+            let candidates = (chosen[r] + masked[r]).sorted()
+            let draws = candidates.map { p in drawer.drawWithLogProbability(logits, row: r * l + Int(p), greedy: greedy, rng: &streams[r]) }
+            let keep = candidates.indices.sorted { draws[$0].logProbability > draws[$1].logProbability
+              || (draws[$0].logProbability == draws[$1].logProbability && $0 < $1) }.prefix(chosen[r].count)
+            let kept = Set(keep)
+            for i in keep { x[r * l + Int(candidates[i])] = draws[i].token }
+            chosen[r] = keep.map { candidates[$0] }
+            masked[r] = candidates.indices.filter { !kept.contains($0) }.map { candidates[$0] }
+          } else {
             for position in chosen[r] {
               let i = r * l + Int(position)
-              x[i] = drawer.draw(lp.baseAddress! + i * v, greedy: greedy, rng: &streams[r])
+              x[i] = drawer.drawWithLogProbability(logits, row: i, greedy: greedy, rng: &streams[r]).token
             }
           }
         }

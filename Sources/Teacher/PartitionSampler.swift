@@ -43,8 +43,9 @@ public struct PartitionSampler: Sampler {
     let b = prefixes.count, l = config.length, v = config.vocabSize
     var outcome = BatchOutcome(samples: prefixes.map { $0 + [Int32](repeating: Int32(config.maskIndex), count: l - $0.count) })
     // Each row's unknown positions in reveal order (the reference: argsort of uniforms, i.e. a
-    // uniformly random permutation), and how far along it the row is.
-    let orders: [[Int32]] = (0..<b).map { r in
+    // uniformly random permutation). With the confidence order the list is the row's unknown set,
+    // and each step moves the positions it reveals to the front.
+    var orders: [[Int32]] = (0..<b).map { r in
       let k = prefixes[r].count
       return streams[r].permutation(l - k).map { Int32(k + $0) }
     }
@@ -53,26 +54,45 @@ public struct PartitionSampler: Sampler {
     let drawer = TokenDrawer(vocabularySize: v, maskIndex: config.maskIndex, topP: options.topP,
                              nucleusSeesMaskLogit: true)
 
-    /// One step: row r reveals the next counts[r] positions of its order (nothing when all are 0).
+    /// One step: row r reveals counts[r] of its unknown positions (nothing when all are 0).
     func reveal(step: Int, _ counts: [Int]) {
-      guard let lq = counts.max(), lq > 0 else { return }
-      let packed = packer.batch(queries: { r in orders[r][revealed[r]..<(revealed[r] + counts[r])] }, width: lq)
-      let logits = network.logits(Graph(recording: false), packed: packed).value
+      guard counts.contains(where: { $0 > 0 }) else { return }
+      // Random order: query the next counts[r] positions. Confidence: query every unknown one.
+      let queried = (0..<b).map { r in counts[r] == 0 ? 0 : (options.order == .random ? counts[r] : orders[r].count - revealed[r]) }
+      let lq = queried.max()!
+      let packed = packer.batch(queries: { r in orders[r][revealed[r]..<(revealed[r] + queried[r])] }, width: lq)
+      let sigma: [Float]? = options.noise > 0
+        ? (0..<b).map { Float(streams[$0].uniformDouble() * options.noise) } : nil
+      let logits = network.logits(Graph(recording: false), packed: packed, sigma: sigma).value
       outcome.passes += 1
       outcome.flops += FlopCount.partitionInference(config, batch: b, clean: packed.tokens.shape[1], queries: lq)
       observe?(Pass(step: step, packed: packed, counts: counts, logits: logits))
-      logits.withUnsafeBufferPointer { lp in
-        for r in 0..<b where counts[r] > 0 {
-          let finalReveal = revealed[r] + counts[r] == orders[r].count
-          for j in 0..<counts[r] {
-            let position = orders[r][revealed[r] + j]
-            let token = drawer.draw(lp.baseAddress! + (r * lq + j) * v, greedy: options.greedyTail && finalReveal,
-                                    rng: &streams[r])
-            outcome.samples[r][Int(position)] = token
-            packer.append(row: r, token: token, position: position)
-          }
-          revealed[r] += counts[r]
+      for r in 0..<b where counts[r] > 0 {
+        let finalReveal = revealed[r] + counts[r] == orders[r].count
+        let greedy = options.greedyTail && finalReveal
+        var drawn: [(token: Int32, logProb: Float, slot: Int)] = []
+        drawn.reserveCapacity(queried[r])
+        for j in 0..<queried[r] {
+          let d = drawer.drawWithLogProbability(logits, row: r * lq + j, greedy: greedy, rng: &streams[r])
+          drawn.append((d.token, d.logProbability, j))
         }
+        if queried[r] > counts[r] {
+          // The most confident draws (ties: the earlier slot), moved to the front of the unknown list.
+          let keep = drawn.sorted { $0.logProb > $1.logProb || ($0.logProb == $1.logProb && $0.slot < $1.slot) }
+            .prefix(counts[r]).map(\.slot).sorted()
+          let base = revealed[r]
+          let chosen = Set(keep)
+          let reordered = keep.map { orders[r][base + $0] }
+            + (0..<queried[r]).filter { !chosen.contains($0) }.map { orders[r][base + $0] }
+          orders[r].replaceSubrange(base..<(base + queried[r]), with: reordered)
+          drawn = keep.map { drawn[$0] }
+        }
+        for (j, d) in drawn.enumerated() {
+          let position = orders[r][revealed[r] + j]
+          outcome.samples[r][Int(position)] = d.token
+          packer.append(row: r, token: d.token, position: position)
+        }
+        revealed[r] += counts[r]
       }
     }
 

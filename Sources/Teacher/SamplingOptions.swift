@@ -11,6 +11,16 @@ public enum PartitionSchedule: String, Sendable, Codable, CaseIterable {
   case nonUniform = "non-uniform"
 }
 
+/// Which masked positions a step reveals.
+public enum RevealOrder: String, Sendable, Codable, CaseIterable {
+  /// Each row's own uniformly random order (the reference's).
+  case random
+  /// MaskGIT-style: every still-masked position gets a draw, and the step keeps the draws the
+  /// network is most confident of (highest probability of the drawn token); the others stay
+  /// masked. Costs a decoder query per masked position per step.
+  case confidence
+}
+
 /// Everything about a sampling request except the number of samples and steps.
 ///
 /// Position 0 always holds a known token (the BOS), so `prefix` must hold at least that one.
@@ -29,20 +39,34 @@ public struct SamplingOptions: Sendable, Equatable {
   public var greedyTail: Bool
   /// Partition networks only: uniform (published default) or non-uniform reveal counts.
   public var schedule: PartitionSchedule
+  /// Which positions each step reveals.
+  public var order: RevealOrder
+  /// Noise-conditioned networks (students distilled with a noise input): each row draws its
+  /// conditioning σ ~ U(0, noise) at every step. 0: σ = 0, as every published model.
+  public var noise: Double
 
   public init(prefix: [Int32], batchSize: Int = 1, topP: Double = 1, greedyTail: Bool = false,
-              schedule: PartitionSchedule = .uniform) {
+              schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, noise: Double = 0) {
     self.prefix = prefix
     self.batchSize = batchSize
     self.topP = topP
     self.greedyTail = greedyTail
     self.schedule = schedule
+    self.order = order
+    self.noise = noise
   }
 
   /// Unconditional sampling: only the BOS at position 0 is known.
   public init(bos: Int32, batchSize: Int = 1, topP: Double = 1, greedyTail: Bool = false,
-              schedule: PartitionSchedule = .uniform) {
-    self.init(prefix: [bos], batchSize: batchSize, topP: topP, greedyTail: greedyTail, schedule: schedule)
+              schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, noise: Double = 0) {
+    self.init(prefix: [bos], batchSize: batchSize, topP: topP, greedyTail: greedyTail, schedule: schedule,
+              order: order, noise: noise)
+  }
+
+  /// The options of a named sampler variant.
+  public init(bos: Int32, batchSize: Int, variant: SamplerVariant) {
+    self.init(bos: bos, batchSize: batchSize, topP: variant.topP, greedyTail: variant.greedyTail,
+              schedule: variant.schedule, order: variant.order, noise: variant.noise)
   }
 
   /// Checks what does not depend on the prefixes (those are checked per row by `validatePrefix`).
@@ -50,6 +74,7 @@ public struct SamplingOptions: Sendable, Equatable {
     guard steps >= 1 else { throw SamplingError.invalidSteps(steps) }
     guard batchSize >= 1 else { throw SamplingError.invalidBatchSize(batchSize) }
     guard topP > 0 && topP <= 1 else { throw SamplingError.invalidTopP(topP) }
+    guard noise >= 0 && noise.isFinite else { throw SamplingError.invalidNoise(noise) }
   }
 
   /// A prefix must hold the BOS, fit in the sequence, and use real tokens (not the mask).
@@ -73,6 +98,7 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
   case invalidCount(Int)
   case invalidBatchSize(Int)
   case invalidTopP(Double)
+  case invalidNoise(Double)
   /// Efficient-uniform reveals L/S positions per step, so S must divide L (as in the reference).
   case stepsDoNotDivideLength(length: Int, steps: Int)
   case emptyPrefix
@@ -87,6 +113,7 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
     case .invalidCount(let n): return "the number of samples must not be negative (got \(n))"
     case .invalidBatchSize(let b): return "the batch size must be at least 1 (got \(b))"
     case .invalidTopP(let p): return "top-p must lie in (0, 1] (got \(p)); 1 turns nucleus filtering off"
+    case .invalidNoise(let n): return "the noise scale must be a finite number ≥ 0 (got \(n)); 0 turns it off"
     case .stepsDoNotDivideLength(let l, let s):
       return "the uniform partition sampler reveals L/S positions per step, so the step count must divide "
         + "the sequence length \(l) (got \(s) steps); use a divisor of \(l) or the non-uniform schedule"

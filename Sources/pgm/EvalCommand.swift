@@ -23,8 +23,13 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "The run folder (with --recipe; default runs/<name>).")
   var out: String?
 
-  @Option(help: "Step counts, comma-separated.")
-  var steps: String = "8,16,32,64,128"
+  @Option(parsing: .unconditional, help: "Step counts, comma-separated positive integers.", transform: { argument in
+    guard let steps = StepCounts(argument: argument) else {
+      throw ValidationError("--steps takes positive integers separated by commas, e.g. 8,16,32 (got '\(argument)')")
+    }
+    return steps
+  })
+  var steps = StepCounts([8, 16, 32, 64, 128])
 
   @Option(help: "Samples per step count.")
   var samples = 1024
@@ -42,10 +47,32 @@ struct EvalCommand: ParsableCommand {
   var evaluator: String?
 
   @Option(help: "Partition sampler: uniform or non-uniform.")
-  var sampler: String = "uniform"
+  var sampler: PartitionSchedule = .uniform
+
+  @Option(help: "Which positions a step reveals: random or confidence.")
+  var order: RevealOrder = .random
+
+  @Option(help: "Nucleus filtering mass (1 = off).")
+  var topP: Double = 1
+
+  @Flag(help: "The final reveal of each sample takes the argmax.")
+  var greedyTail = false
+
+  @Option(help: "Noise-conditioned students: σ ~ U(0, NOISE) per sample and step.")
+  var noise: Double = 0
+
+  @Flag(help: "Every free sampler variant (plain, nucleus 0.95/0.9/0.8, greedy tail, confidence order, combinations, non-uniform) instead of the one the options above describe.")
+  var allSamplers = false
 
   @Flag(help: "Print one JSON object.")
   var json = false
+
+  func validate() throws {
+    if model == nil && recipe == nil { throw ValidationError("give --model DIR or --recipe R") }
+    if model != nil && recipe != nil { throw ValidationError("give --model DIR or --recipe R, not both") }
+    if out != nil && recipe == nil { throw ValidationError("--out goes with --recipe") }
+    if samples < 1 || batch < 1 { throw ValidationError("--samples and --batch must be at least 1") }
+  }
 
   func run() throws {
     try reportingErrors {
@@ -59,15 +86,12 @@ struct EvalCommand: ParsableCommand {
         print(json ? try Output.json(doc) : report.markdown(doc))
         return
       }
-      guard let model else { throw ValidationError("give --model DIR or --recipe R") }
-      let stepList = try steps.split(separator: ",").map { s -> Int in
-        guard let v = Int(s.trimmingCharacters(in: .whitespaces)), v >= 1 else { throw ValidationError("--steps: '\(s)' is not a positive integer") }
-        return v
-      }
-      guard let schedule = PartitionSchedule(rawValue: sampler) else { throw ValidationError("--sampler: uniform or non-uniform") }
-      let result = try ModelEvaluation.run(model: URL(fileURLWithPath: model), steps: stepList, samples: samples, batch: batch,
+      guard let model else { return }
+      let result = try ModelEvaluation.run(model: URL(fileURLWithPath: model), steps: steps.values, samples: samples, batch: batch,
                                            seed: seed, data: data.map { URL(fileURLWithPath: $0) },
-                                           evaluator: evaluator.map { URL(fileURLWithPath: $0) }, schedule: schedule,
+                                           evaluator: evaluator.map { URL(fileURLWithPath: $0) },
+                                           variants: allSamplers ? SamplerVariant.freeGrid
+                                             : [SamplerVariant(schedule: sampler, order: order, topP: topP, greedyTail: greedyTail, noise: noise)],
                                            log: Output.progress)
       if json { print(try Output.json(result)); return }
       for note in result.notes { print("note: \(note)") }

@@ -33,18 +33,18 @@ struct PretrainCommand: ParsableCommand {
   @OptionGroup var options: RecipeOptions
 
   @Option(help: "Train only this part: teacher or evaluator.")
-  var only: String?
+  var only: PretrainPart?
 
   func run() throws {
     try reportingErrors {
       let (recipe, run) = try options.load()
       try run.create()
       let dataset = try DataPreparation.prepare(recipe, run: run, log: Output.progress)
-      if only == nil || only == "teacher" {
+      if only == nil || only == .teacher {
         let r = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: Output.progress)
         print("teacher: \(r.model)" + (r.summary.validationNLL.map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
       }
-      if only == nil || only == "evaluator", let r = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: Output.progress) {
+      if only == nil || only == .evaluator, let r = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: Output.progress) {
         print("evaluator: \(r.model)" + (r.summary.validationNLL.map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
       }
     }

@@ -23,13 +23,13 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Weights to use instead of DIR/model.safetensors.")
   var weights: String?
 
-  @Option(help: "Sampling steps (the uniform partition sampler needs a divisor of the sequence length).")
+  @Option(parsing: .unconditional, help: "Sampling steps (the uniform partition sampler needs a divisor of the sequence length).")
   var steps: Int
 
-  @Option(help: "Number of samples.")
+  @Option(parsing: .unconditional, help: "Number of samples.")
   var count: Int = 1
 
-  @Option(help: "Samples per network pass.")
+  @Option(parsing: .unconditional, help: "Samples per network pass.")
   var batch: Int = 1
 
   @Option(help: "Text the samples continue (needs a tokenizer in DIR); it follows the BOS.")
@@ -50,6 +50,12 @@ struct SampleCommand: ParsableCommand {
   @Flag(help: "The final reveal of each sample takes the argmax instead of a draw.")
   var greedyTail = false
 
+  @Option(help: "Which positions a step reveals: random (the reference's) or confidence (the surest draws first).")
+  var order: RevealOrder = .random
+
+  @Option(help: "Noise-conditioned students: each step draws σ ~ U(0, NOISE) per sample (0 = off).")
+  var noise: Double = 0
+
   @Option(help: "Seed of the random stream.")
   var seed: UInt64 = 0
 
@@ -59,6 +65,9 @@ struct SampleCommand: ParsableCommand {
   func validate() throws {
     if prefix != nil && prefixIds != nil { throw ValidationError("give --prefix or --prefix-ids, not both") }
     if count < 1 { throw ValidationError("--count must be at least 1") }
+    if steps < 1 { throw ValidationError("--steps must be at least 1 (got \(steps))") }
+    if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+    if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must lie in (0, 1] (got \(topP))") }
   }
 
   func run() throws {
@@ -83,7 +92,8 @@ struct SampleCommand: ParsableCommand {
           return id
         }
       }
-      let options = SamplingOptions(prefix: known, batchSize: batch, topP: topP, greedyTail: greedyTail, schedule: sampler)
+      let options = SamplingOptions(prefix: known, batchSize: batch, topP: topP, greedyTail: greedyTail, schedule: sampler,
+                                    order: order, noise: noise)
       var rng = RandomStream(seed: seed)
       let start = Clock.now()
       let run = try makeSampler(for: network).generate(count: count, steps: steps, rng: &rng, options: options) { done in
@@ -123,7 +133,6 @@ struct SampleCommand: ParsableCommand {
   }
 }
 
-extension PartitionSchedule: ExpressibleByArgument {}
 
 /// `pgm bench sample [--json]`: partition sampler against MDLM at the same width.
 struct BenchSampleCommand: ParsableCommand {

@@ -94,7 +94,7 @@ private func matches(_ got: Any?, _ want: Any) -> Bool {
 
     // The card: the run's numbers, the ids, a CPU snippet without flash-attn installs.
     let card = try String(contentsOf: alone.appendingPathComponent("README.md"), encoding: .utf8)
-    #expect(card.contains("## Trade-offs (this student and its original teacher)") && card.contains("| round 2 | 4 |"))
+    #expect(card.contains("## Trade-offs (this student and its original teacher)") && card.contains("| round 2 | \(SamplerVariant()) | 4 |"))
     #expect(card.contains("| BOS id | 10 (`tokenizer.bos_token_id`") && card.contains("| mask id | 11 = V − 1"))
     #expect(card.contains("Do not install flash-attn on a CPU") && card.contains("```python"))
     #expect(!card.lowercased().contains("pip install flash") && !card.contains("flash-attn among them"))
@@ -103,7 +103,7 @@ private func matches(_ got: Any?, _ want: Any) -> Bool {
     // `pgm eval --model EXPORT`, on the folder alone: exact metrics and a validation NLL from the source.
     var log: [String] = []
     let result = try ModelEvaluation.run(model: alone, steps: [4], samples: 8, batch: 8, seed: 3, data: nil, evaluator: nil,
-                                         schedule: .uniform, log: { log.append($0) })
+                                         variants: [SamplerVariant()], log: { log.append($0) })
     #expect(result.rows.count == 1 && result.rows[0].steps == 4)
     guard case .markov(let metrics) = result.rows[0].quality else {
       Issue.record("expected exact Markov metrics, got \(result.rows[0].quality)")
@@ -153,7 +153,7 @@ private func matches(_ got: Any?, _ want: Any) -> Bool {
     #expect(!summary.files.contains("tokenizer_config.json"))
 
     let result = try ModelEvaluation.run(model: export, steps: [2], samples: 4, batch: 4, seed: 1, data: nil, evaluator: nil,
-                                         schedule: .uniform, log: { _ in })
+                                         variants: [SamplerVariant()], log: { _ in })
     #expect(result.valNLL == nil && result.rows.count == 1)
     guard case .unmeasured = result.rows[0].quality else {
       Issue.record("expected entropy and speed only, got \(result.rows[0].quality)")

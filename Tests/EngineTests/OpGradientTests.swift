@@ -117,6 +117,17 @@ import Testing
     }
   }
 
+  /// The on-policy losses: the expected score under the student and the soft cross-entropy.
+  @Test func onPolicyLosses() {
+    let logits = randomTensor([3, 7], seed: 45, scale: 1.5)
+    let scores = randomTensor([3, 7], seed: 46, scale: 2)
+    var weights = randomTensor([3, 7], seed: 47).toArray().map { abs($0) }
+    weights[2] = 0  // a zero weight, and the mask column (6) holds a value that must not count
+    let targets = Tensor(shape: [3, 7], values: weights)
+    checkGradients([logits]) { g, v in g.expectedScore(v[0], scores: scores, mask: 6) }
+    checkGradients([logits]) { g, v in g.softCrossEntropy(v[0], targets: targets, mask: 6) }
+  }
+
   @Test func rotaryAtArbitraryPositions() {
     let x = randomTensor([2, 3, 16], seed: 26)
     let pos = TokenTensor(shape: [2, 3], values: [0, 7, 3, 1000, 2, 5])

@@ -71,7 +71,9 @@ import Darwin
     let memoryBefore = Self.peakMemory()
     // Where the zip structure lives: the directory at the end and the first local headers.
     let directoryStart = original.count - 20_000
+    let reference = try TorchCheckpoint(bytes: original, name: "original.ckpt")
     var tally = Tally()
+    var corruptTensors = 0
     let start = Date()
     for i in 0..<800 {
       let region: Range<Int> = switch i % 4 {
@@ -82,12 +84,29 @@ import Darwin
       let mutated = Self.mutate(original, in: region, using: &rng)
       tally.time {
         guard let checkpoint = try? TorchCheckpoint(bytes: mutated, name: "fuzz.ckpt") else { return false }
-        for ref in allTensors(in: checkpoint.root) { _ = try? checkpoint.read(ref) }
+        for ref in allTensors(in: checkpoint.root) {
+          let loaded: TensorData
+          do {
+            loaded = try checkpoint.read(ref)
+          } catch let error as TorchCheckpointError {
+            if case .checksumMismatch = error.problem { corruptTensors += 1 }
+            continue
+          } catch {
+            Issue.record("case \(i): \(error) is not a TorchCheckpointError")
+            continue
+          }
+          // A tensor that loads holds what torch wrote: damaged bytes fail their entry's CRC-32.
+          if let expected = try? reference.read(ref), loaded != expected {
+            Issue.record("case \(i): \(ref) loaded with values other than the original's")
+          }
+        }
         return true
       }
     }
-    print("checkpoint container fuzz: \(tally.loaded) loaded, \(tally.rejected) rejected in \(Date().timeIntervalSince(start)) s, slowest \(tally.slowest) s")
+    print("checkpoint container fuzz: \(tally.loaded) loaded, \(tally.rejected) rejected, \(corruptTensors) tensor reads "
+      + "refused as corrupt in \(Date().timeIntervalSince(start)) s, slowest \(tally.slowest) s")
     #expect(tally.rejected > 0 && tally.loaded > 0)
+    #expect(corruptTensors > 0)  // mutations of tensor bytes are caught, not loaded as other weights
     #expect(tally.slowest < 2)
     #expect(Self.peakMemory() - memoryBefore < 512 << 20)
   }

@@ -71,7 +71,9 @@ import Testing
     try writeSparse(url, pieces)
 
     let memoryBefore = FuzzTests.peakMemory()
-    let checkpoint = try TorchCheckpoint(url: url)
+    // Entry checks off: the storage's CRC-32 (recorded as 0 here) would need all 4.5 GB read,
+    // minutes in a debug build. ZipChecksumTests covers the checks.
+    let checkpoint = try TorchCheckpoint(source: try FileByteSource(url: url), limits: PickleLimits(), checksEntries: false)
     let ref = try #require(checkpoint["tail"]?.tensorValue)
     #expect(try checkpoint.read(ref).floats() == [4, 6, 5, 7])  // strides [1, 2]: a transposed 2×2
     #expect(checkpoint.storageKeys == ["0"])

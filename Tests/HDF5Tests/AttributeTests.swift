@@ -130,7 +130,7 @@ import Testing
     let path = directory.path("foreign.h5")
     do {
       let file = try H5File.create(path)
-      try H5Library.serialized {
+      H5Library.serialized {
         let fileID = file.handle.id
         let scalar = H5Screate(H5S_SCALAR)
         defer { H5Sclose(scalar) }

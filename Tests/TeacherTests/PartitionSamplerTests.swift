@@ -246,3 +246,55 @@ import Testing
     #expect(SamplingError.stepsDoNotDivideLength(length: 16, steps: 5).description.contains("divide"))
   }
 }
+
+@Suite struct RevealOrderTests {
+  /// A network that predicts token 0 with probability 0.9 and token 1 with 0.1 everywhere. With
+  /// the confidence order, a 2-step sample of 15 unknown positions reveals first the 8 most
+  /// confident of 15 draws — token 0 whenever at least 8 draws are 0 — then 7 fresh draws; so the
+  /// expected share of 0s is (E[min(8, Bin(15, 0.9))] + 7·0.9)/15 ≈ 0.953, not 0.9.
+  @Test func confidenceRevealsTheSurestDrawsFirst() throws {
+    let net = try constantPredictor([logf(0.9), logf(0.1), 5], length: 16)  // mask = 2: its logit never counts
+    func shareOfZeros(_ order: RevealOrder) throws -> Double {
+      var rng = RandomStream(seed: 4)
+      let samples = try PartitionSampler(network: net).sample(count: 256, steps: 2, rng: &rng,
+                                                              options: SamplingOptions(bos: 0, batchSize: 64, order: order))
+      let tokens = samples.flatMap { $0.dropFirst() }
+      #expect(tokens.allSatisfy { $0 == 0 || $0 == 1 })
+      return Double(tokens.filter { $0 == 0 }.count) / Double(tokens.count)
+    }
+    var expectedFirst = 0.0  // E[min(8, Bin(15, 0.9))]
+    for k in 0...15 {
+      var choose = 1.0
+      for j in 0..<k { choose = choose * Double(15 - j) / Double(j + 1) }
+      let p: Double = choose * pow(0.9, Double(k)) * pow(0.1, Double(15 - k))
+      expectedFirst += p * Double(min(8, k))
+    }
+    let expected = (expectedFirst + 7 * 0.9) / 15
+    let n = 256.0 * 15, se = (0.1 * 0.9 / n).squareRoot()
+    let confident = try shareOfZeros(.confidence), random = try shareOfZeros(.random)
+    #expect(abs(confident - expected) < 5 * se, "confidence order: \(confident) vs \(expected)")
+    #expect(abs(random - 0.9) < 5 * se, "random order: \(random) vs 0.9")
+  }
+
+  /// Confidence order reveals exactly the schedule's counts, never a position twice, and keeps
+  /// the prefix.
+  @Test func confidenceKeepsTheScheduleAndThePrefix() throws {
+    let net = TinyNetworks.partition(length: 16, mode: .learnFreqs, seed: 5)
+    for schedule in PartitionSchedule.allCases {
+      let options = SamplingOptions(prefix: [0, 3, 4], batchSize: 3, schedule: schedule, order: .confidence)
+      let (outcome, passes) = PartitionSamplerTests.trace(net, prefixes: [[0, 3, 4], [0], [0, 7]], steps: 4,
+                                                          options: options, seed: 2)
+      #expect(outcome.samples[0].prefix(3) == [0, 3, 4] && outcome.samples[2].prefix(2) == [0, 7])
+      #expect(outcome.samples.allSatisfy { !$0.contains(Int32(net.config.maskIndex)) })
+      for pass in passes {
+        // Each row queries all its unknown positions: the clean set plus the queries cover the row.
+        for r in 0..<3 where pass.counts[r] > 0 {
+          let clean = Set((0..<pass.packed.lengths[r]).map { pass.packed.positions[r, $0] })
+          let width = pass.packed.queryPositions.shape[1]
+          let queried = Set((0..<width).map { pass.packed.queryPositions[r, $0] }.prefix(16 - clean.count))
+          #expect(clean.isDisjoint(with: queried) && clean.count + queried.count == 16)
+        }
+      }
+    }
+  }
+}

@@ -4,8 +4,16 @@ import Dispatch
 /// Work splitting over the machine's cores, and the one switch between "OpenBLAS threads the
 /// product" and "we thread many small products ourselves".
 public enum Parallel {
-  /// Worker count for engine kernels (the cores this process may use).
-  public static let workers: Int = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 64))
+  /// Worker count for engine kernels: the cores this process may use, or `PGM_THREADS`, or what
+  /// `setWorkers` chose (e.g. one per rank when several processes share a machine).
+  public private(set) nonisolated(unsafe) static var workers: Int = {
+    if let text = ProcessInfo.processInfo.environment["PGM_THREADS"], let n = Int(text), n >= 1 { return min(n, 64) }
+    return max(1, min(ProcessInfo.processInfo.activeProcessorCount, 64))
+  }()
+
+  /// Sets the worker count. Call it before any engine work (kernels size per-worker scratch by it
+  /// when they start).
+  public static func setWorkers(_ n: Int) { workers = max(1, min(n, 64)) }
 
   /// Calls `body` on disjoint chunks covering 0..<count, on up to `workers` threads. Work below
   /// `grain` items runs inline: a thread hop costs more than a few thousand flops.
