@@ -70,7 +70,8 @@ let package = Package(
     // no MPI call). The only place calling MPI.
     .target(name: "Cluster", dependencies: ["CMPI"]),
     // Rounds, target stores, evaluation and the trade-off report.
-    .target(name: "Distill", dependencies: ["Teacher", "Student", "MaskedDiffusion", "Formats", "Corpus", "Checkpoints", "HDF5", "Networks", "Engine",
+    .target(name: "Distill", dependencies: ["Teacher", "Student", "MaskedDiffusion", "Formats", "Corpus", "Tokenizers", "Checkpoints", "HDF5",
+                                           "Networks", "Engine",
                                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kernels),
     // The command line only: parse, call one function, print.
@@ -92,7 +93,7 @@ let package = Package(
     .testTarget(name: "StudentTests", dependencies: ["MaskedDiffusion", "Student", "Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
     .testTarget(name: "DistillTests", dependencies: ["MaskedDiffusion", "Distill", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
-                                                   "Networks", "Engine", "TestSupport"], swiftSettings: kernels),
+                                                   "Networks", "Engine", "Formats", "Tokenizers", "TestSupport"], swiftSettings: kernels),
     .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
     .testTarget(name: "NetworksTests", dependencies: ["MaskedDiffusion", "Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),

@@ -27,18 +27,30 @@ public struct ExportSummary: Codable, Sendable {
   }
 }
 
-/// Writes a model folder that the public PyTorch code loads: `model.safetensors` with the names
-/// and shapes its backbone's `load_state_dict` expects (parameters in registration order, then the
-/// persistent buffer `rotary_emb.inv_freq`), `config.json` with this project's fields plus
-/// `reference_config` (the reference's Hydra structure) and `parameter_order`, and a `README.md`
-/// model card. The folder is also a model folder of this project, and `ModelImport` reads it back
-/// exactly (bitwise equal weights, equal config).
+/// Writes a model folder that the public PyTorch code loads as it is:
+///
+/// - `model.safetensors`: the names and shapes its backbone's strict `load_state_dict` expects
+///   (parameters in registration order, then the persistent buffer `rotary_emb.inv_freq`);
+/// - `config.json`: the reference's Hydra configuration, nested as its yaml files are, complete
+///   for its network, loss and sampler, with the token ids (`ReferenceConfig`);
+/// - `provenance.json` (where the data and the run were), tokenizer files, `markov_source.json`
+///   for synthetic data (`ExportContext`);
+/// - `README.md`: a model card with a loading snippet that runs on a CPU.
+///
+/// The folder is also a model folder of this project (`ModelFolder.load`, `pgm eval --model`,
+/// `pgm sample`), and `ModelImport` reads it back exactly (bitwise equal weights, equal config).
 public enum ModelExport {
-  /// Exports a network in memory. `card` supplies the title, provenance and extra sections.
+  /// Throws `ExportError.notExportable` when the reference code cannot load a network of `config`
+  /// (e.g. an MDLM whose MLP ratio is not 4), before anything is trained or written.
+  public static func check(_ config: ModelConfig) throws { try ReferenceConfig.check(config) }
+
+  /// Exports a network in memory. `card` supplies the title, provenance and extra sections;
+  /// `context` the ids, data, sampling and distillation facts and the files that travel along.
   @discardableResult
-  public static func write(network: Network, to folder: URL, card: ModelCard = ModelCard()) throws -> ExportSummary {
+  public static func write(network: Network, to folder: URL, card: ModelCard = ModelCard(),
+                           context: ExportContext = ExportContext()) throws -> ExportSummary {
     let config = network.config
-    let reference = try ReferenceConfig(config)
+    try ReferenceConfig.check(config)
     let parameters = network.parameters
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
 
@@ -55,25 +67,47 @@ public enum ModelExport {
     }
     try writer.append(ParameterNaming.rotaryBuffer, rotary)
     try writer.finish()
+    var files = [ModelFolder.weightsFile, ModelFolder.configFile]
+
+    // Files that travel with the weights; copied first so that config.json can name them.
+    for source in context.tokenizerFiles {
+      let destination = folder.appendingPathComponent(source.lastPathComponent)
+      if source.standardizedFileURL != destination.standardizedFileURL {
+        try? FileManager.default.removeItem(at: destination)
+        try FileManager.default.copyItem(at: source, to: destination)
+      }
+    }
+    let tokenizerNames = context.tokenizerFiles.map(\.lastPathComponent)
+    files += tokenizerNames
+    for extra in context.extraFiles {
+      try AtomicFile.write(extra.contents, to: folder.appendingPathComponent(extra.name))
+      files.append(extra.name)
+    }
+    if let provenance = context.provenance {
+      try provenance.write(to: folder)
+      files.append(ModelProvenance.fileName)
+    }
 
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let configJSON = try encoder.encode(ExportedConfig(config: config, reference: reference, parameterOrder: parameters.names))
-    try AtomicFile.write(configJSON, to: folder.appendingPathComponent(ModelFolder.configFile))
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let reference = try ReferenceConfig(config, context: context, parameterOrder: parameters.names, tokenizerFiles: tokenizerNames)
+    try AtomicFile.write(try encoder.encode(reference), to: folder.appendingPathComponent(ModelFolder.configFile))
 
     let (sha256, bytes) = try digest(of: weightsURL)
+    files.append("README.md")
     let facts = ModelCard.Facts(config: config, parameterCount: parameters.elementCount, parameterTensors: parameters.count,
-                                weightsSHA256: sha256, weightsBytes: bytes)
+                                weightsSHA256: sha256, weightsBytes: bytes, context: context, reference: reference, files: files)
     try AtomicFile.write(Data(card.render(facts).utf8), to: folder.appendingPathComponent("README.md"))
-    return ExportSummary(folder: folder.path, files: [ModelFolder.weightsFile, ModelFolder.configFile, "README.md"],
-                         config: config, parameterCount: parameters.elementCount, tensorCount: layout.count,
-                         weightsSHA256: sha256)
+    return ExportSummary(folder: folder.path, files: files, config: config, parameterCount: parameters.elementCount,
+                         tensorCount: layout.count, weightsSHA256: sha256)
   }
 
   /// Exports a model folder of this project. Without a `card.source`, the card names the folder,
-  /// and the checkpoint it was imported from if `pgm import` recorded one.
+  /// and the checkpoint it was imported from if `pgm import` recorded one. Without a `context`,
+  /// what the folder says about itself (`ExportContext.folder`).
   @discardableResult
-  public static func write(modelFolder: URL, to folder: URL, card: ModelCard = ModelCard()) throws -> ExportSummary {
+  public static func write(modelFolder: URL, to folder: URL, card: ModelCard = ModelCard(),
+                           context: ExportContext? = nil) throws -> ExportSummary {
     let network = try ModelFolder.load(modelFolder)
     var card = card
     if card.source == nil {
@@ -84,7 +118,7 @@ public enum ModelExport {
         card.source! += ", imported by `pgm import` from `\(origin)` (\(which))"
       }
     }
-    return try write(network: network, to: folder, card: card)
+    return try write(network: network, to: folder, card: card, context: context ?? ExportContext.folder(modelFolder))
   }
 
   /// The reference's `Rotary.inv_freq`: 1/10000^(2j/dh), j = 0..<dh/2, rounded to float32.
@@ -103,23 +137,5 @@ public enum ModelExport {
       total += chunk.count
     }
     return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), total)
-  }
-}
-
-/// `config.json` of an exported folder: this project's fields (so `ModelFolder` reads it), the
-/// reference's Hydra structure, and the parameter registration order (which maps an EMA list, a
-/// bare list in the reference, to names).
-struct ExportedConfig: Encodable {
-  let config: ModelConfig
-  let reference: ReferenceConfig
-  let parameterOrder: [String]
-
-  enum Keys: String, CodingKey { case reference = "reference_config", parameterOrder = "parameter_order" }
-
-  func encode(to encoder: Encoder) throws {
-    try config.encode(to: encoder)
-    var c = encoder.container(keyedBy: Keys.self)
-    try c.encode(reference, forKey: .reference)
-    try c.encode(parameterOrder, forKey: .parameterOrder)
   }
 }

@@ -3,17 +3,53 @@ import Formats
 import Foundation
 import Networks
 
-/// A model on disk: `config.json` (this project's config, the reference's field names) and
-/// `model.safetensors` (every parameter under the reference's name, float32).
+/// A model on disk: `config.json` and `model.safetensors` (every parameter under the reference's
+/// name, float32), optionally `provenance.json`, tokenizer files and `markov_source.json`.
+///
+/// `config.json` comes in two layouts, both read here: this project's flat `ModelConfig` (the
+/// reference's field names, as in the golden configs; written for training outputs) and the
+/// reference's nested Hydra configuration that `pgm export` writes (`ReferenceConfig`).
 public enum ModelFolder {
   public static let configFile = "config.json"
   public static let weightsFile = "model.safetensors"
+  /// The synthetic source of the training data, in exported folders (`MarkovSourceJSON` in Corpus).
+  public static let markovSourceFile = "markov_source.json"
+  /// Tokenizer files that travel with a model (beside config.json, as Hugging Face folders have
+  /// them), so that `pgm sample` decodes text; also any `*.tiktoken`. `tokenizer_config.json`
+  /// (written by exports) lets `transformers.AutoTokenizer` load `tokenizer.json` from the folder.
+  public static let tokenizerFileNames: Set<String> = ["tokenizer.json", "vocab.json", "merges.txt", "char-tokenizer.json",
+                                                       huggingFaceTokenizerConfig]
+  public static let huggingFaceTokenizerConfig = "tokenizer_config.json"
 
-  /// Reads a config file.
+  /// The tokenizer files of a folder (a single file is returned as itself), sorted by name.
+  public static func tokenizerFiles(in source: URL) -> [URL] {
+    let fm = FileManager.default
+    var isDirectory: ObjCBool = false
+    guard fm.fileExists(atPath: source.path, isDirectory: &isDirectory) else { return [] }
+    let files = isDirectory.boolValue ? (try? fm.contentsOfDirectory(at: source, includingPropertiesForKeys: nil)) ?? [] : [source]
+    return files.filter { tokenizerFileNames.contains($0.lastPathComponent) || $0.pathExtension == "tiktoken" }
+      .sorted { $0.lastPathComponent < $1.lastPathComponent }
+  }
+
+  /// Copies the tokenizer files of `source` (a folder or one file) into `dir`, replacing old copies.
+  public static func copyTokenizer(_ source: URL, into dir: URL) throws {
+    let fm = FileManager.default
+    for f in tokenizerFiles(in: source) {
+      let destination = dir.appendingPathComponent(f.lastPathComponent)
+      if f.standardizedFileURL == destination.standardizedFileURL { continue }
+      try? fm.removeItem(at: destination)
+      try fm.copyItem(at: f, to: destination)
+    }
+  }
+
+  /// Reads a config file, in either layout.
   public static func readConfig(_ url: URL) throws -> ModelConfig {
     let data: Data
     do { data = try Data(contentsOf: url) } catch {
       throw CheckpointError.missingFile(url.path, "the model config")
+    }
+    if let root = try? JSONDecoder().decode(ConfigNode.self, from: data), ReferenceConfig.isHydra(root) {
+      return try ReferenceConfig.modelConfig(from: root, file: url.path)
     }
     do { return try JSONDecoder().decode(ModelConfig.self, from: data) } catch let e as ConfigError {
       throw CheckpointError.invalid(url.path, e.description)

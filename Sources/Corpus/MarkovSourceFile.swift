@@ -68,6 +68,30 @@ enum MarkovSourceFile {
     let successors = try values("successors", Int32.self, shape: [contexts, branching])
     let probabilities = try values("probabilities", Double.self, shape: [contexts, branching])
     let stationary = try values("stationary", Double.self, shape: [contexts])
+    let floor = try attributes.contains("floor") ? try attributes.double("floor") : MarkovSource.defaultFloor
+    let cached = try attributes.contains("expected_sample_entropy") ? try attributes.double("expected_sample_entropy") : nil
+    return try checked(symbols: symbols, branching: branching, order: order, length: length,
+                       seed: UInt64(bitPattern: Int64(try integer("seed"))), floor: floor, successors: successors,
+                       probabilities: probabilities, stationary: stationary, sampleEntropy: cached, path: path)
+  }
+
+  /// A source from stored tables, after checking them (the HDF5 and the JSON form share this):
+  /// sizes, distinct successors in range, positive probabilities summing to 1, a distribution
+  /// as stationary distribution. Failures are `CorpusError.malformedMarkovSource`.
+  static func checked(symbols: Int, branching: Int, order: Int, length: Int, seed: UInt64, floor: Double,
+                      successors: [Int32], probabilities: [Double], stationary: [Double], sampleEntropy: Double?,
+                      path: String) throws -> MarkovSource {
+    func bad(_ reason: String) -> CorpusError { .malformedMarkovSource(path: path, reason: reason) }
+    do {
+      try MarkovSource.validate(symbols: symbols, branching: branching, order: order, length: length)
+    } catch let error as CorpusError {
+      throw bad(error.description)
+    }
+    let contexts = order == 1 ? symbols : symbols * symbols
+    guard successors.count == contexts * branching, probabilities.count == contexts * branching,
+          stationary.count == contexts else {
+      throw bad("the tables do not have \(contexts) contexts of \(branching) successors")
+    }
     for context in 0..<contexts {
       let row = successors[(context * branching)..<((context + 1) * branching)]
       guard row.allSatisfy({ $0 >= 0 && Int($0) < symbols }), Set(row).count == branching else {
@@ -81,10 +105,8 @@ enum MarkovSourceFile {
     guard stationary.allSatisfy({ $0 >= 0 }), abs(stationary.reduce(0, +) - 1) < 1e-9 else {
       throw bad("the stationary distribution is not a distribution")
     }
-    let floor = try attributes.contains("floor") ? try attributes.double("floor") : MarkovSource.defaultFloor
-    let cached = try attributes.contains("expected_sample_entropy") ? try attributes.double("expected_sample_entropy") : nil
-    return MarkovSource(symbols: symbols, branching: branching, order: order, length: length,
-                        seed: UInt64(bitPattern: Int64(try integer("seed"))), floor: floor, successors: successors,
-                        probabilities: probabilities, stationary: stationary, sampleEntropy: cached)
+    return MarkovSource(symbols: symbols, branching: branching, order: order, length: length, seed: seed, floor: floor,
+                        successors: successors, probabilities: probabilities, stationary: stationary,
+                        sampleEntropy: sampleEntropy)
   }
 }

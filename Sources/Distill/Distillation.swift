@@ -191,7 +191,7 @@ public struct Distillation {
     let evaluator = run.evaluator.appendingPathComponent(TrainingFiles.averageFolder)
     for weights in WeightChoice.allCases {
       let out = trainer.files.model(weights)
-      if let tok = dataset.tokenizerURL { try Pretraining.copyTokenizer(tok, into: out) }
+      if let tok = dataset.tokenizerURL { try ModelFolder.copyTokenizer(tok, into: out) }
       try ModelProvenance(dataset: Pretraining.absolutePath(dataset.path),
                           evaluator: FileManager.default.fileExists(atPath: evaluator.path) ? evaluator.path : nil,
                           run: run.root.path, round: r, weights: weights).write(to: out)

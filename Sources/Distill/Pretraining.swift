@@ -50,7 +50,7 @@ public enum Pretraining {
     // `pgm eval --model` find the data.
     for weights in WeightChoice.allCases {
       let dir = trainer.files.model(weights)
-      if let tok = dataset.tokenizerURL { try copyTokenizer(tok, into: dir) }
+      if let tok = dataset.tokenizerURL { try ModelFolder.copyTokenizer(tok, into: dir) }
       try ModelProvenance(dataset: absolutePath(dataset.path), run: directory.deletingLastPathComponent().path,
                           round: config.kind == .ar ? nil : 0, weights: weights).write(to: dir)
     }
@@ -60,21 +60,4 @@ public enum Pretraining {
   static func absolutePath(_ p: String) -> String {
     p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
   }
-
-  /// Tokenizer files travel with a model (beside config.json, as Hugging Face folders have them),
-  /// so that `pgm sample` decodes text.
-  static let tokenizerFileNames: Set<String> = ["tokenizer.json", "vocab.json", "merges.txt", "char-tokenizer.json"]
-
-  static func copyTokenizer(_ source: URL, into dir: URL) throws {
-    let fm = FileManager.default
-    var isDir: ObjCBool = false
-    guard fm.fileExists(atPath: source.path, isDirectory: &isDir) else { return }
-    let files = isDir.boolValue ? try fm.contentsOfDirectory(at: source, includingPropertiesForKeys: nil) : [source]
-    for f in files where tokenizerFileNames.contains(f.lastPathComponent) || f.pathExtension == "tiktoken" {
-      let dst = dir.appendingPathComponent(f.lastPathComponent)
-      try? fm.removeItem(at: dst)
-      try fm.copyItem(at: f, to: dst)
-    }
-  }
-
 }

@@ -21,7 +21,11 @@ struct DistillCommand: ParsableCommand {
       print(summary.markdown)
       print("report:   \(summary.reportPath) (and report.json)")
       print("plot:     \(summary.plotPath)")
-      print("student:  \(summary.exportPath) (model.safetensors, config.json, README.md)")
+      if let path = summary.exportPath {
+        print("student:  \(path) (model.safetensors, config.json, provenance.json, README.md, and the tokenizer or Markov source)")
+      } else {
+        print("student:  not exported: \(summary.exportNote ?? "unknown reason")")
+      }
       print(String(format: "wall time of this command: %.1f s", summary.seconds))
     }
   }

@@ -94,7 +94,8 @@ struct EvalCommand: ParsableCommand {
                                              : [SamplerVariant(schedule: sampler, order: order, topP: topP, greedyTail: greedyTail, noise: noise)],
                                            log: Output.progress)
       if json { print(try Output.json(result)); return }
-      print(result.valNLL.map { String(format: "validation NLL %.4f nats/token (PPL %.3f)", $0, exp($0)) } ?? "no validation split")
+      for note in result.notes { print("note: \(note)") }
+      print(result.valNLL.map { String(format: "validation NLL %.4f nats/token (PPL %.3f)", $0, exp($0)) } ?? "validation NLL: not measured")
       print(TradeoffTable.markdown(result.rows), terminator: "")
     }
   }

@@ -54,9 +54,12 @@ struct ExportCommand: ParsableCommand {
     commandName: "export",
     abstract: "Export a model folder in the layout the public PyTorch code loads, with a model card.",
     discussion: """
-      Writes DIR/model.safetensors (the reference's names and shapes, rotary_emb.inv_freq included, so that \
-      load_state_dict accepts it), DIR/config.json (this project's fields plus `reference_config`, the reference's \
-      Hydra structure) and DIR/README.md (a model card with sizes, provenance, SHA-256 and loading code).
+      Writes DIR/model.safetensors (the reference's names and shapes, rotary_emb.inv_freq included, so that a strict \
+      load_state_dict accepts it), DIR/config.json (the reference's Hydra configuration, nested: model, algo, noise, \
+      sampling, training, data, tokenizer with the BOS/EOS/mask ids, and parameterization for SDTT students), \
+      provenance.json, the tokenizer files or (synthetic data) markov_source.json, and DIR/README.md (a model card \
+      with sizes, ids, sampling settings, provenance, SHA-256 and a loading snippet that runs on a CPU). \
+      `pgm eval --model DIR` works on the folder alone.
       """)
 
   @Argument(help: "A model folder (config.json + model.safetensors), or a run folder with --round.")
@@ -89,7 +92,8 @@ struct ExportCommand: ParsableCommand {
         let run = RunFolder(root: URL(fileURLWithPath: model))
         let recipe = try? JSONDecoder().decode(Recipe.self, from: Data(contentsOf: run.recipeCopy))
         let report = try? JSONDecoder().decode(RunReport.Document.self, from: Data(contentsOf: run.reportJSON))
-        let out = try MainJob.exportStudent(round: round, run: run, report: report, recipe: recipe, to: URL(fileURLWithPath: self.out))
+        let out = try MainJob.exportStudent(round: round, run: run, report: report, recipe: recipe, to: URL(fileURLWithPath: self.out),
+                                            log: Output.progress)
         print("exported the round-\(round) student of \(run.root.path) to \(out.path)" + (report == nil ? " (no report.json yet: the card has no trade-off rows)" : ""))
       }
       return
@@ -103,7 +107,8 @@ struct ExportCommand: ParsableCommand {
         }
         card.sections.append(ModelCard.Section(title: tableTitle, markdown: text))
       }
-      return try ModelExport.write(modelFolder: URL(fileURLWithPath: model), to: URL(fileURLWithPath: out), card: card)
+      return try ModelExporting.export(modelFolder: URL(fileURLWithPath: model), to: URL(fileURLWithPath: out), card: card,
+                                       log: Output.progress)
     }
     print(json ? try Output.json(summary) : summary.text)
   }

@@ -38,7 +38,7 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Token ids the samples continue, space-separated; they follow the BOS.")
   var prefixIds: String?
 
-  @Option(help: "The BOS id at position 0 (default: the tokenizer's end-of-text, else the id below the mask).")
+  @Option(help: "The BOS id at position 0 (default: an export's tokenizer.bos_token_id, the tokenizer's end-of-text, else the id below the mask).")
   var bos: Int32?
 
   @Option(help: "Nucleus filtering: keep the most probable tokens up to this mass (1 = off).")
@@ -76,7 +76,9 @@ struct SampleCommand: ParsableCommand {
       let network = try ModelFolder.load(dir, weights: weights.map { URL(fileURLWithPath: $0) }).requireDenoiser("pgm sample")
       let config = network.config
       let tokenizer = try Self.tokenizer(in: dir, for: config)
-      var known = [bos ?? tokenizer?.bos ?? Int32(config.maskIndex - 1)]
+      // An export records its BOS in config.json (tokenizer.bos_token_id).
+      let exported = try? ExportedFacts.read(dir.appendingPathComponent(ModelFolder.configFile))
+      var known = [bos ?? exported?.tokens.bosId ?? tokenizer?.bos ?? Int32(config.maskIndex - 1)]
       if let prefix {
         guard let tokenizer else {
           throw CommandFailure("--prefix needs a tokenizer in \(dir.path); use --prefix-ids with token ids")

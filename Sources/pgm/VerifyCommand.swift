@@ -41,3 +41,35 @@ struct VerifyCommand: ParsableCommand {
 }
 
 extension MatrixPrecision: ExpressibleByArgument {}
+
+/// `pgm export-logits MODEL_DIR --out F.safetensors` (hidden): a fixed batch of inputs and this
+/// implementation's logits, in the golden cases layout, for `scripts/check-export-with-reference`.
+struct ExportLogitsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export-logits",
+    abstract: "Write a fixed batch of inputs and this implementation's logits for a model folder (golden cases layout).",
+    shouldDisplay: false)
+
+  @Argument(help: "A model folder (e.g. an export).")
+  var model: String
+
+  @Option(help: "The safetensors file to write.")
+  var out: String
+
+  @Option(help: "Rows of the batch.")
+  var batch = 3
+
+  @Option(help: "Seed of the inputs.")
+  var seed: UInt64 = 0
+
+  @Option(help: "Accumulation of matrix products: float32 (the production kernels, default) or float64.")
+  var precision: MatrixPrecision = .float32
+
+  func run() throws {
+    let summary = try reportingErrors {
+      try ExportLogits.write(modelFolder: URL(fileURLWithPath: model), to: URL(fileURLWithPath: out), batch: batch, seed: seed,
+                             precision: precision)
+    }
+    print(try Output.json(summary))
+  }
+}

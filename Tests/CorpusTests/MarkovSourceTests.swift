@@ -48,6 +48,23 @@ import Testing
     #expect(source.entropyRate > 0 && source.entropyRate < log(Double(branching)))
   }
 
+  /// The JSON form exported models carry reads back bit for bit, and a tampered table is refused.
+  @Test(arguments: [1, 2])
+  func jsonFormRoundTripsExactly(order: Int) throws {
+    let source = try MarkovSource.draw(symbols: 7, branching: 3, order: order, length: 12, seed: 41)
+    let data = try MarkovSourceJSON.encode(source)
+    #expect(try MarkovSourceJSON.decode(data, path: "m.json") == source)
+    var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    #expect(object["bos_id"] as? Int == 7 && object["format"] as? String == "pgm-markov-source")
+    var rows = try #require(object["probabilities"] as? [[Double]])
+    rows[0][0] += 0.25
+    object["probabilities"] = rows
+    let tampered = try JSONSerialization.data(withJSONObject: object)
+    #expect { try MarkovSourceJSON.decode(tampered, path: "m.json") } throws: {
+      "\($0)".contains("do not sum to 1")
+    }
+  }
+
   @Test func graphChecksDetectReducibleAndPeriodicChains() {
     // 0 → 1 → 0 and 2 → 3 → 2: two classes.
     let split = ContextGraph(symbols: 4, branching: 1, order: 1, successors: [1, 0, 3, 2])

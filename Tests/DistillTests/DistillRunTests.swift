@@ -97,7 +97,7 @@ func finalWeights(_ dir: URL) throws -> [[Float]] {
     let dir = scratchDirectory("export")
     defer { try? FileManager.default.removeItem(at: dir) }
     let summary = try runTiny(dir)
-    let exported = URL(fileURLWithPath: summary.exportPath)
+    let exported = URL(fileURLWithPath: try #require(summary.exportPath))
     let card = try String(contentsOf: exported.appendingPathComponent("README.md"), encoding: .utf8)
     #expect(card.contains("forbidden rate"))
     let net = try ModelFolder.load(exported)
