@@ -19,6 +19,9 @@ public struct DistillSpec: Codable, Sendable {
   /// The public codes mask position 0 (the BOS) in the targets' inputs although every sampler
   /// keeps it clean; false (default) never masks it.
   public var maskBOS = false
+  /// Which positions the teacher's steps reveal: random (the ancestral rule) or confidence (the
+  /// order a confidence-ordered student samples with).
+  public var teacherOrder: RevealOrder = .random
   /// R rounds: the student of round r samples in S0 / k^r steps.
   public var rounds: Int
   /// S0, the teacher's original step count.
@@ -48,7 +51,7 @@ public struct DistillSpec: Codable, Sendable {
   public var evaluate: WeightChoice = .ema
 
   enum CodingKeys: String, CodingKey {
-    case method, dmmd, maskBOS = "mask_bos", rounds, s0, k, spacing, times, targetsPerRound = "targets_per_round", topK = "top_k", divergence
+    case method, dmmd, maskBOS = "mask_bos", teacherOrder = "teacher_order", rounds, s0, k, spacing, times, targetsPerRound = "targets_per_round", topK = "top_k", divergence
     case leakyNormalization = "leaky_normalization", tail, student, start, nextTeacher = "next_teacher", evaluate
   }
 
@@ -57,6 +60,7 @@ public struct DistillSpec: Codable, Sendable {
     method = try c.decodeIfPresent(DistillMethod.self, forKey: .method) ?? .sdtt
     dmmd = try c.decodeIfPresent(MomentMatchingSettings.self, forKey: .dmmd)
     maskBOS = try c.decodeIfPresent(Bool.self, forKey: .maskBOS) ?? false
+    teacherOrder = try c.decodeIfPresent(RevealOrder.self, forKey: .teacherOrder) ?? .random
     rounds = try c.decode(Int.self, forKey: .rounds)
     s0 = try c.decode(Int.self, forKey: .s0)
     k = try c.decodeIfPresent(Int.self, forKey: .k) ?? 2

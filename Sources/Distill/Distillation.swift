@@ -102,7 +102,8 @@ public struct Distillation {
                        maskId: maskId, length: dataset.length, seed: recipe.seed(for: "targets-\(r)"),
                        teacherSHA256: teacherSHA, leaky: spec.normalization == .leaky, timeEpsilon: DiffusionTime.distillationFloor,
                        rowsPlanned: spec.targetsPerRound, batchRows: targetBatchRows,
-                       entryChunk: 1024, times: spec.times, cleanPrefix: spec.maskBOS ? 0 : 1)
+                       entryChunk: 1024, times: spec.times, cleanPrefix: spec.maskBOS ? 0 : 1,
+                       order: spec.teacherOrder)
   }
 
   var targetBatchRows: Int { min(64, spec.targetsPerRound) }
@@ -130,6 +131,7 @@ public struct Distillation {
                                    topK: spec.topK)
     settings.targetTimes = spec.times
     settings.cleanPrefix = h.cleanPrefix
+    settings.order = h.order
     // Clean rows: a seeded permutation of the training split, repeated if the round needs more.
     var order = RandomStream(seed: h.seed).derive("rows")
     let perm = order.permutation(dataset.rowCount(.train))

@@ -11,7 +11,7 @@ import Teacher
 ///     /                        attributes: layout_version, round, dt, k, spacing, top_k, vocab_size (V, with
 ///                              the mask), mask_id, length, seed, teacher_sha256, leaky, time_epsilon,
 ///                              rows_planned, batch_rows, entry_chunk, times, clean_prefix (positions never
-///                              masked in x_t: 1 keeps the BOS clean; absent in older files: 0)
+///                              masked in x_t: 1 keeps the BOS clean; absent in older files: 0), teacher_order
 ///     /rows/inputs             int32   [N, L]   x_t: the masked inputs (mask id where masked)
 ///     /rows/times              float64 [N]      t of each row
 ///     /rows/entry_start        int64   [N]      first entry of the row in /entries
@@ -38,6 +38,8 @@ public enum TargetStore {
     public var times: TargetTimes = .uniform
     /// Positions 0..<cleanPrefix are never masked in x_t.
     public var cleanPrefix: Int = 0
+    /// Which positions the teacher's steps reveal (absent in older files: random).
+    public var order: RevealOrder = .random
     public var topK: Int
     public var vocabSize: Int
     public var maskId: Int
@@ -53,12 +55,14 @@ public enum TargetStore {
 
     public init(round: Int, dt: Double, k: Int, spacing: TeacherSpacing, topK: Int, vocabSize: Int, maskId: Int,
                 length: Int, seed: UInt64, teacherSHA256: String, leaky: Bool, timeEpsilon: Double, rowsPlanned: Int,
-                batchRows: Int, entryChunk: Int, times: TargetTimes = .uniform, cleanPrefix: Int = 0) {
+                batchRows: Int, entryChunk: Int, times: TargetTimes = .uniform, cleanPrefix: Int = 0,
+                order: RevealOrder = .random) {
       self.round = round; self.dt = dt; self.k = k; self.spacing = spacing; self.topK = topK; self.vocabSize = vocabSize
       self.maskId = maskId; self.length = length; self.seed = seed; self.teacherSHA256 = teacherSHA256; self.leaky = leaky
       self.timeEpsilon = timeEpsilon; self.rowsPlanned = rowsPlanned; self.batchRows = batchRows; self.entryChunk = entryChunk
       self.times = times
       self.cleanPrefix = cleanPrefix
+      self.order = order
     }
 
     func write(_ a: H5Attributes) throws {
@@ -70,6 +74,7 @@ public enum TargetStore {
       try a.set("batch_rows", batchRows); try a.set("entry_chunk", entryChunk)
       try a.set("times", times.rawValue)
       try a.set("clean_prefix", cleanPrefix)
+      try a.set("teacher_order", order.rawValue)
     }
 
     static func read(_ a: H5Attributes, path: String) throws -> Header {
@@ -94,7 +99,13 @@ public enum TargetStore {
                     leaky: try a.int64("leaky") != 0, timeEpsilon: try a.double("time_epsilon"),
                     rowsPlanned: Int(try a.int64("rows_planned")), batchRows: Int(try a.int64("batch_rows")),
                     entryChunk: Int(try a.int64("entry_chunk")), times: times,
-                    cleanPrefix: try a.contains("clean_prefix") ? Int(try a.int64("clean_prefix")) : 0)
+                    cleanPrefix: try a.contains("clean_prefix") ? Int(try a.int64("clean_prefix")) : 0,
+                    order: try a.contains("teacher_order") ? try order(a.string("teacher_order"), path) : .random)
+    }
+
+    static func order(_ text: String, _ path: String) throws -> RevealOrder {
+      guard let o = RevealOrder(rawValue: text) else { throw TargetStoreError.notTargets(path, "unknown teacher_order '\(text)'") }
+      return o
     }
 
     /// The first field that differs, for error messages.
@@ -104,7 +115,7 @@ public enum TargetStore {
       }
       if vocabSize != other.vocabSize || maskId != other.maskId { return "vocabulary differs (V \(vocabSize) vs \(other.vocabSize))" }
       if length != other.length { return "sequence length differs (\(length) vs \(other.length))" }
-      if self != other { return "settings differ (round, dt, k, spacing, times, clean prefix, top_k, seed, normalisation or batch layout)" }
+      if self != other { return "settings differ (round, dt, k, spacing, times, clean prefix, teacher order, top_k, seed, normalisation or batch layout)" }
       return nil
     }
   }

@@ -38,6 +38,9 @@ public struct TeacherSettings: Sendable {
   public var targetTimes: TargetTimes = .uniform
   /// Positions 0..<cleanPrefix are never masked in x_t (1: the BOS stays clean, as in every sampler).
   public var cleanPrefix: Int = 0
+  /// Which positions each teacher step reveals: the ancestral rule's own (random), or as many but
+  /// the most confident draws first (the order a confidence-ordered student samples with).
+  public var order: RevealOrder = .random
 
   public init(steps: Int, dt: Double, spacing: TeacherSpacing = .even, normalization: MaskNormalization = .normalized,
               topK: Int) {
@@ -90,7 +93,8 @@ public enum TeacherTargets {
     let teacherTimes = t.map { settings.times(from: $0) }
     for step in 0..<settings.steps {
       let (next, predictions) = ancestralStep(teacher: teacher, inputs: current, times: teacherTimes.map { $0[step] },
-                                              dt: settings.dt, normalization: settings.normalization, rng: &rng, path: path)
+                                              dt: settings.dt, normalization: settings.normalization, order: settings.order,
+                                              rng: &rng, path: path)
       if predictions.positions.isEmpty { break }
       // This step's prediction is the target of each still-masked position (overwritten while it
       // stays masked, so a position keeps the prediction of the step that revealed it).
@@ -114,19 +118,40 @@ public enum TeacherTargets {
   /// Gumbel-max draw (float32) over [p·(m_t − m_s) for each token, m_s for "stay masked"], with
   /// m = (1 − 1e-3)·t the move chance. Returns the new tokens and the predictions used.
   public static func ancestralStep(teacher: Denoiser, inputs x: TokenTensor, times t: [Double], dt: Double,
-                                   normalization: MaskNormalization, rng: inout RandomStream,
+                                   normalization: MaskNormalization, order: RevealOrder = .random, rng: inout RandomStream,
                                    path: MaskedPrediction.Path = .packed) -> (TokenTensor, StepPredictions) {
     let v = teacher.config.vocabSize, maskId = teacher.config.maskIndex
     let prediction = MaskedPrediction(Graph(recording: false), teacher, tokens: x, path: path)
     let all = prediction.logProbabilities(normalization).toArray()
     var next = x
+    var drawn: [(token: Int32, logProb: Float, revealed: Bool)] = []
     for (r, at) in prediction.positions.enumerated() {
       let mt = Float(LogLinearSchedule.maskProbability(t[at.row]))
       let ms = Float(LogLinearSchedule.maskProbability(t[at.row] - dt))
       let best = GumbelMax.draw(count: v, rng: &rng) { u -> Float in
         u == maskId ? ms : expf(all[r * v + u]) * (mt - ms)
       }
-      if best >= 0 && best != maskId { next[at.row, at.position] = Int32(best) }
+      let revealed = best >= 0 && best != maskId
+      switch order {
+      case .random:
+        if revealed { next[at.row, at.position] = Int32(best) }
+      case .confidence:
+        // Keep the count; the positions come below, from a draw at every masked position.
+        let token = GumbelMax.draw(count: v, rng: &rng) { u -> Float in u == maskId ? 0 : expf(all[r * v + u]) }
+        drawn.append((Int32(token), all[r * v + token], revealed))
+      }
+    }
+    if order == .confidence {
+      var start = 0
+      while start < drawn.count {
+        let row = prediction.positions[start].row
+        var end = start
+        while end < drawn.count && prediction.positions[end].row == row { end += 1 }
+        let count = drawn[start..<end].filter(\.revealed).count
+        let surest = (start..<end).sorted { drawn[$0].logProb > drawn[$1].logProb || (drawn[$0].logProb == drawn[$1].logProb && $0 < $1) }
+        for i in surest.prefix(count) { next[row, prediction.positions[i].position] = drawn[i].token }
+        start = end
+      }
     }
     return (next, StepPredictions(positions: prediction.positions, logProbs: all))
   }

@@ -132,4 +132,53 @@ func constantPredictor(_ logits: [Float], length: Int = 16) throws -> PartitionD
     #expect(counts.allSatisfy { $0 == 4 })
     #expect(t.allSatisfy { $0 > step / 2 }, "never a step with nothing left to reveal")
   }
+
+  /// Target inputs never mask the BOS (position 0) with clean_prefix 1, even at t = 1 where every
+  /// other position is masked; with 0 (the public codes) the BOS is masked like any token.
+  @Test func bosIsNeverMaskedInTargets() throws {
+    let net = try tinyPartition(vocab: 9, length: 12)
+    var rng = RandomStream(seed: 7)
+    var values = [Int32](repeating: 7, count: 64 * 12)
+    for i in 0..<(64 * 12) where i % 12 != 0 { values[i] = Int32(i % 7) }
+    let x0 = TokenTensor(shape: [64, 12], values: values)
+    var settings = TeacherSettings(steps: 2, dt: 0.05, topK: 8)
+    settings.targetTimes = .studentGrid  // t = 1 on a third of the rows: everything else masked
+    settings.cleanPrefix = 1
+    let clean = TeacherTargets.generate(teacher: .partition(net), clean: x0, settings: settings, rng: &rng)
+    #expect((0..<64).allSatisfy { clean.inputs[$0, 0] == 7 })
+    let fullyMasked = (0..<64).filter { i -> Bool in
+      clean.times[i] == 1 && (1..<12).allSatisfy { j -> Bool in clean.inputs[i, j] == 8 }
+    }
+    #expect(!fullyMasked.isEmpty)
+    settings.cleanPrefix = 0
+    var again = RandomStream(seed: 7)
+    let published = TeacherTargets.generate(teacher: .partition(net), clean: x0, settings: settings, rng: &again)
+    #expect((0..<64).contains { published.inputs[$0, 0] == 8 })
+  }
+
+  /// The confidence-ordered teacher reveals as many positions per step as the ancestral rule (the
+  /// same Binomial count, so the same mean) and writes a target for every masked position of x_t.
+  @Test func confidenceOrderedTeacherKeepsTheCounts() throws {
+    let net = try tinyPartition(vocab: 9, length: 12)
+    let rows = 256
+    var masked = [Int32](repeating: 8, count: rows * 12)
+    for i in stride(from: 0, to: rows * 12, by: 12) { masked[i] = 7 }
+    let xt = TokenTensor(shape: [rows, 12], values: masked)
+    let t = [Double](repeating: 0.9, count: rows)
+    func meanRevealed(_ order: RevealOrder) -> Double {
+      var rng = RandomStream(seed: 8)
+      let next = TeacherTargets.ancestralStep(teacher: .partition(net), inputs: xt, times: t, dt: 0.3, normalization: .normalized,
+                                              order: order, rng: &rng).0
+      return Double(next.values.filter { $0 != 8 }.count - rows) / Double(rows)
+    }
+    // Each of the 11 masked positions is revealed with probability (m_t − m_s)/m_t = 1/3.
+    let se = (11.0 / 3 * 2 / 3 / Double(rows)).squareRoot()
+    #expect(abs(meanRevealed(.random) - 11.0 / 3) < 5 * se)
+    #expect(abs(meanRevealed(.confidence) - 11.0 / 3) < 5 * se)
+    var settings = TeacherSettings(steps: 2, dt: 0.3, topK: 8)
+    settings.order = .confidence
+    var rng = RandomStream(seed: 9)
+    let targets = TeacherTargets.run(teacher: .partition(net), inputs: xt, times: t, settings: settings, rng: &rng)
+    #expect(targets.rows == rows * 11)
+  }
 }
