@@ -18,17 +18,22 @@ public struct MaskedPrediction {
   public enum Path: Sendable { case packed, full }
 
   /// The logits at every masked position of `tokens` [B, L] (mask id = the config's mask index).
-  /// `sigma` [B]: each row's conditioning input (nil: 0, as every published model).
-  public init(_ g: Graph, _ denoiser: Denoiser, tokens: TokenTensor, path: Path = .packed, sigma: [Float]? = nil) {
+  /// `sigma` [B]: each row's conditioning input (nil: 0, as every published model). `only`: per
+  /// row, the masked positions wanted (in position order; nil: all of them) — the partition
+  /// network's decoder then runs on those alone.
+  public init(_ g: Graph, _ denoiser: Denoiser, tokens: TokenTensor, path: Path = .packed, sigma: [Float]? = nil,
+              only: [[Int]]? = nil) {
     let mask = Int32(denoiser.config.maskIndex), l = tokens.shape[1]
     var rows: [Int] = [], at: [(row: Int, position: Int)] = []
-    /// Rows of a full-length [B·L, V] output at the masked positions.
+    /// Rows of a full-length [B·L, V] output at the wanted masked positions.
     func maskedRows() {
-      for i in 0..<tokens.shape[0] { for j in 0..<l where tokens[i, j] == mask { rows.append(i * l + j); at.append((i, j)) } }
+      for i in 0..<tokens.shape[0] {
+        for j in only?[i] ?? (0..<l).filter({ tokens[i, $0] == mask }) { rows.append(i * l + j); at.append((i, j)) }
+      }
     }
     switch (denoiser, path) {
     case (.partition(let pgm), .packed):
-      let (batch, queries) = PackedBatch.packing(tokens, mask: mask)
+      let (batch, queries) = PackedBatch.packing(tokens, mask: mask, only: only)
       let lq = batch.queryPositions.shape[1]
       let full = pgm.logits(g, packed: batch, sigma: sigma)
       for (i, q) in queries.enumerated() {

@@ -4,13 +4,19 @@ extension PackedBatch {
   /// Packs the clean tokens of `tokens` [B, L] (those not equal to `mask`) to the left of each row,
   /// and asks for predictions at the masked positions. Rows are right-padded; widths are at least 1
   /// (a row with no clean token has length 0: its queries see no key).
-  public static func packing(_ tokens: TokenTensor, mask: Int32) -> (batch: PackedBatch, queries: [[Int]]) {
+  /// `only`: per row, the masked positions to predict (a subset, in position order); nil: all.
+  public static func packing(_ tokens: TokenTensor, mask: Int32, only: [[Int]]? = nil) -> (batch: PackedBatch, queries: [[Int]]) {
     let b = tokens.shape[0], l = tokens.shape[1]
+    precondition(only == nil || only!.count == b, "one query list per row")
     var clean: [[Int]] = [], masked: [[Int]] = []
     for i in 0..<b {
       var c: [Int] = [], m: [Int] = []
       for j in 0..<l { if tokens[i, j] == mask { m.append(j) } else { c.append(j) } }
       clean.append(c); masked.append(m)
+    }
+    if let only {
+      for i in 0..<b { precondition(only[i].allSatisfy { tokens[i, $0] == mask }, "queries must be masked positions") }
+      masked = only
     }
     let lc = max(1, clean.map(\.count).max() ?? 0), lq = max(1, masked.map(\.count).max() ?? 0)
     var tok = [Int32](repeating: 0, count: b * lc), pos = [Int32](repeating: 0, count: b * lc)

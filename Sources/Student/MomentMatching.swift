@@ -123,8 +123,18 @@ public final class MomentMatchingTask: TrainingTask {
     let mask = student.config.maskIndex, v = student.config.vocabSize
     let b = batch.inputs.shape[0], l = batch.inputs.shape[1]
     let sigma: [Float]? = settings.noise > 0 ? (0..<b).map { _ in Float(rng.uniformDouble() * settings.noise) } : nil
-    let predicted = MaskedPrediction(g, student, tokens: batch.inputs, sigma: sigma)
+    // The student's step: each masked position is in it (R) with the ancestral probability.
+    var step: [[Int]] = Array(repeating: [], count: b)
+    for i in 0..<b {
+      let t = batch.times[i]
+      let alphaT = LogLinearSchedule.alpha(t), alphaS = LogLinearSchedule.alpha(max(0, t - studentStep))
+      let q = (alphaS - alphaT) / max(1 - alphaT, 1e-12)
+      for j in 0..<l where batch.inputs[i, j] == Int32(mask) && rng.uniformDouble() < q { step[i].append(j) }
+    }
     var total: Var? = nil
+    // The student's prediction: at every masked position when the SDTT term needs them, else only
+    // at R (the decoder runs on R alone).
+    let predicted = MaskedPrediction(g, student, tokens: batch.inputs, sigma: sigma, only: settings.sdttWeight > 0 ? nil : step)
     if settings.sdttWeight > 0 {
       let sdtt = g.distillationLoss(predicted.logits, targets: batch.targets, divergence: objective.divergence, mask: mask,
                                     normalization: objective.normalization, tail: objective.tail)
@@ -132,56 +142,56 @@ public final class MomentMatchingTask: TrainingTask {
     }
     guard settings.weight > 0 else { return total! }
 
-    // 1–2. The student's draws, its step's reveal set R, and z_s.
+    // 1–2. The student's draws at R, and z_s: a random share of R revealed with them.
+    let inStep = Set(step.enumerated().flatMap { i, js in js.map { i * l + $0 } })
     let studentLogProbs = predicted.logProbabilities().toArray()
     var zs = batch.inputs
-    var drawn = [Int32](repeating: 0, count: predicted.positions.count)
-    var inStep = [Bool](repeating: false, count: predicted.positions.count)
     let share = (0..<b).map { _ in rng.uniformDouble() }
-    for (r, at) in predicted.positions.enumerated() {
-      drawn[r] = Int32(GumbelMax.draw(count: v, rng: &rng) { u -> Double in
+    var drawn: [Int: Int32] = [:]
+    var query: [[Int]] = Array(repeating: [], count: b)
+    var queryRows: [Int] = []  // rows of `predicted` at Q
+    for (r, at) in predicted.positions.enumerated() where inStep.contains(at.row * l + at.position) {
+      let token = Int32(GumbelMax.draw(count: v, rng: &rng) { u -> Double in
         u == mask ? 0 : Foundation.exp(Double(studentLogProbs[r * v + u]))
       })
-      let t = batch.times[at.row]
-      let alphaT = LogLinearSchedule.alpha(t), alphaS = LogLinearSchedule.alpha(max(0, t - studentStep))
-      if rng.uniformDouble() < (alphaS - alphaT) / max(1 - alphaT, 1e-12) {
-        inStep[r] = true
-        if rng.uniformDouble() < share[at.row] { zs[at.row, at.position] = drawn[r] }
+      if rng.uniformDouble() < share[at.row] {
+        zs[at.row, at.position] = token
+      } else {
+        drawn[at.row * l + at.position] = token
+        query[at.row].append(at.position)
+        queryRows.append(r)
       }
     }
-    // Q: the step's positions still masked in z_s, as rows of the student's prediction.
-    let query = predicted.positions.indices.filter { inStep[$0] && zs[predicted.positions[$0].row, predicted.positions[$0].position] == Int32(mask) }
-    guard !query.isEmpty else { return total ?? g.affine(g.sum(predicted.logits), scale: 0) }
+    guard !queryRows.isEmpty else { return total ?? g.affine(g.sum(predicted.logits), scale: 0) }
 
-    // 3. Teacher and auxiliary at z_s, read at Q.
-    let teacherAt = MaskedPrediction(Graph(recording: false), teacher, tokens: zs)
-    let slot = Dictionary(uniqueKeysWithValues: teacherAt.positions.enumerated().map { ($1.row * l + $1.position, $0) })
-    let rowsAtZs = query.map { slot[predicted.positions[$0].row * l + predicted.positions[$0].position]! }
+    // 3. Teacher and auxiliary at z_s, at Q only (in the same (row, position) order as queryRows).
+    let teacherAt = MaskedPrediction(Graph(recording: false), teacher, tokens: zs, only: query)
     let teacherLogProbs = MaskedLogSoftmax.logProbabilities(teacherAt.logits.value, mask: mask).toArray()
     let ga = Graph(recording: true, training: false)
-    let auxAt = MaskedPrediction(ga, auxiliary, tokens: zs)
-    let auxLogits = ga.selectRows(auxAt.logits, rowsAtZs)
+    let auxLogits = MaskedPrediction(ga, auxiliary, tokens: zs, only: query).logits
     let auxLogProbs = MaskedLogSoftmax.logProbabilities(auxLogits.value, mask: mask).toArray()
+    let tokensAtQ = teacherAt.positions.map { drawn[$0.row * l + $0.position]! }
 
     // 4. Generator loss.
-    var scores = [Float](repeating: 0, count: query.count * v)
-    var auxTargets = [Float](repeating: 0, count: query.count * v)
+    let m = queryRows.count
+    var scores = [Float](repeating: 0, count: m * v)
+    var auxTargets = [Float](repeating: 0, count: m * v)
     let w = Float(settings.teacherInAuxiliary)
-    for (q, z) in rowsAtZs.enumerated() {
+    for q in 0..<m {
       for c in 0..<v where c != mask {
-        let teacherLP = teacherLogProbs[z * v + c]
+        let teacherLP = teacherLogProbs[q * v + c]
         scores[q * v + c] = auxLogProbs[q * v + c] - teacherLP
         auxTargets[q * v + c] = w * Foundation.expf(teacherLP)
       }
-      auxTargets[q * v + Int(drawn[query[q]])] += 1
+      auxTargets[q * v + Int(tokensAtQ[q])] += 1
     }
-    let generator = g.expectedScore(g.selectRows(predicted.logits, query), scores: Tensor(shape: [query.count, v], values: scores),
+    let generator = g.expectedScore(g.selectRows(predicted.logits, queryRows), scores: Tensor(shape: [m, v], values: scores),
                                     mask: mask)
     let weighted = g.affine(generator, scale: Float(settings.weight))
     total = total.map { g.add($0, weighted) } ?? weighted
 
     // 5. One step of the auxiliary model on the student's own tokens.
-    let auxLoss = ga.softCrossEntropy(auxLogits, targets: Tensor(shape: [query.count, v], values: auxTargets), mask: mask)
+    let auxLoss = ga.softCrossEntropy(auxLogits, targets: Tensor(shape: [m, v], values: auxTargets), mask: mask)
     ga.backward(from: auxLoss)
     let grads = auxiliary.parameters.tensors.map { ga.gradient(ofParameter: $0) }
     auxiliaryOptimizer.apply(grads)
