@@ -33,6 +33,15 @@ public struct SampleMetrics: Sendable, Codable, Equatable {
   public var sourceEntropy: Double
   /// The exact expected `nll` of the source's own samples (`MarkovSource.expectedNLL`).
   public var sourceNLL: Double
+  /// Diversity across samples: the entropy (nats) of the token at a position over the samples,
+  /// averaged over positions 1 … L−1. A model that draws the same tokens at some positions in
+  /// every sample (mode collapse) scores low here even when each sample's own unigram entropy
+  /// (`entropy`) looks normal. Estimated from the samples' counts (biased low by about
+  /// (V − 1)/(2N) nats for N samples); nil in rows written before it existed.
+  public var positionEntropy: Double?
+  /// The source's value: the entropy of its stationary symbol distribution (every position of a
+  /// row is distributed so).
+  public var sourcePositionEntropy: Double?
   /// Samples scored.
   public var samples: Int
   /// Samples with at least one allowed position (those averaged in `nll`).
@@ -48,6 +57,8 @@ public struct SampleMetrics: Sendable, Codable, Equatable {
     case entropySE = "entropy_se"
     case sourceEntropy = "source_entropy"
     case sourceNLL = "source_nll"
+    case positionEntropy = "position_entropy"
+    case sourcePositionEntropy = "source_position_entropy"
     case samples
     case nllSamples = "nll_samples"
   }
@@ -173,6 +184,13 @@ extension MarkovSource {
     }
     let tv = 0.5 * (observedDifference + max(0, 1 - observedSourceMass) + Double(foreignTransitions) / total)
 
+    // Across samples: the entropy of each position's tokens, averaged over positions.
+    var positionEntropy = 0.0
+    for t in 1..<length {
+      positionEntropy += SampleMetrics.unigramEntropy(samples.map { $0[t] })
+    }
+    positionEntropy /= Double(length - 1)
+    let sourcePositionEntropy = stationarySymbols.reduce(0.0) { $1 > 0 ? $0 - $1 * log($1) : $0 }
     let nll = MeanAndError(nlls)
     let forbidden = MeanAndError(forbiddenRates)
     let entropy = MeanAndError(entropies)
@@ -181,6 +199,7 @@ extension MarkovSource {
       nll: nll.mean, nllSE: nll.standardError, forbiddenRate: forbidden.mean,
       forbiddenRateSE: forbidden.standardError, bigramTV: tv, entropy: entropy.mean,
       entropySE: entropy.standardError, sourceEntropy: sourceEntropy, sourceNLL: expectedNLL(length: length),
+      positionEntropy: positionEntropy, sourcePositionEntropy: sourcePositionEntropy,
       samples: samples.count, nllSamples: nlls.count)
   }
 
