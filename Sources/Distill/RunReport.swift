@@ -42,24 +42,29 @@ public struct RunReport {
 
   var spec: DistillSpec? { recipe.distill }
 
-  /// (name, round, model folder) of everything the report covers that exists on disk.
-  func models() -> [(String, Int, URL)] {
-    var out: [(String, Int, URL)] = [("teacher", 0, run.teacher.appendingPathComponent(TrainingFiles.averageFolder))]
+  var ledger: RunLedger { RunLedger(run: run, log: log) }
+  var cache: EvaluationCache { EvaluationCache(run: run, ledger: ledger) }
+
+  /// (name, round, model folder) of everything the report covers whose training is done (the
+  /// teacher must be; students of rounds not trained yet are left out).
+  func models() throws -> [(String, Int, URL)] {
+    _ = try ledger.require(.teacher)
+    var out: [(String, Int, URL)] = [("teacher", 0, run.model(.teacher, .ema))]
     if let spec {
-      for r in 1...spec.rounds {
-        let dir = TrainingFiles(directory: run.student(round: r)).model(spec.evaluate)
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent(ModelFolder.weightsFile).path) {
-          out.append(("round \(r)", r, dir))
-        }
+      for r in 1...spec.rounds where ledger.manifest(.student(round: r)) != nil {
+        out.append(("round \(r)", r, run.model(.student(round: r), spec.evaluate)))
       }
     }
     return out
   }
 
+  static func phase(round: Int) -> RunPhase { round == 0 ? .teacher : .student(round: round) }
+
   func measure() throws -> QualityMeasure {
     if dataset.attributes.kind == .synthetic { return .markov(try dataset.markovSource()) }
-    let evaluatorDir = run.evaluator.appendingPathComponent(TrainingFiles.averageFolder)
-    if FileManager.default.fileExists(atPath: evaluatorDir.appendingPathComponent(ModelFolder.weightsFile).path) {
+    let evaluatorDir = run.model(.evaluator, .ema)
+    if ledger.manifest(.evaluator) != nil {
+      _ = try ledger.require(.evaluator)
       let ar = try ModelFolder.load(evaluatorDir).requireAutoregressive("the run's evaluator")
       return .evaluator(ar, eos: dataset.attributes.eosId)
     }
@@ -70,14 +75,13 @@ public struct RunReport {
   public func write(timings: [Distillation.RoundTiming]) throws -> Document {
     let measure = try measure()
     let metric = measure.metricName
-    let evalDir = run.root.appendingPathComponent("eval")
-    try FileManager.default.createDirectory(at: evalDir, withIntermediateDirectories: true)
+    let measureIdentity = try cache.measure(measure)
     let e = recipe.eval
     let evaluation = SampleEvaluation(measure: measure, samples: e.samples, batch: e.batch, bos: dataset.attributes.bosId)
     let seed = recipe.seed(for: "evaluation")
     var rows: [EvaluationRow] = []
     var entries: [ModelEntry] = []
-    let models = models()
+    let models = try models()
     let usable = e.steps.filter { dataset.length % $0 == 0 || e.sampler == .nonUniform }
     if usable.count < e.steps.count {
       log("eval: skipping step counts that do not divide L = \(dataset.length) (uniform sampler): \(Set(e.steps).subtracting(usable).sorted())")
@@ -85,20 +89,21 @@ public struct RunReport {
     let meter = ProgressMeter(label: "evaluation", total: models.count * usable.count, unit: "rows", sink: log)
     var done = 0
     for (name, round, dir) in models {
+      // The weights are checked against their phase's manifest before anything is measured.
+      let identity = try cache.model(dir, phase: Self.phase(round: round))
       let network = try ModelFolder.load(dir).requireDenoiser("the report")
       let slug = round == 0 ? "teacher" : "round-\(round)"
-      entries.append(ModelEntry(name: name, round: round, path: dir.path, valNLL: try validationNLL(network.network, cache: evalDir.appendingPathComponent("\(slug)-val.json"))))
+      let valConsumed = identity.merging(["seed": String(recipe.seed(for: "validation")), "measure": "validation " + (try ledger.identity(of: .data))]) { $1 }
+      entries.append(ModelEntry(name: name, round: round, path: dir.path, valNLL: try cache.validation(run.validationRow(slug), consumed: valConsumed) {
+        try ValidationSplit.nll(network.network, dataset, seed: recipe.seed(for: "validation"))
+      }))
       for steps in usable {
-        let cache = evalDir.appendingPathComponent("\(slug)-steps-\(steps).json")
-        if let data = try? Data(contentsOf: cache), let row = try? JSONDecoder().decode(EvaluationRow.self, from: data),
-           row.samples == e.samples {
-          rows.append(row)
-        } else {
-          let row = try evaluation.evaluate(network, name: name, round: round, steps: steps,
-                                            variant: SamplerVariant(schedule: e.sampler), seed: seed)
-          try AtomicFile.write(try JSONEncoder().encode(row), to: cache)
-          rows.append(row)
-        }
+        let variant = SamplerVariant(schedule: e.sampler)
+        let consumed = identity.merging(try EvaluationCache.settings(steps: steps, samples: e.samples, batch: e.batch, seed: seed, variant: variant)) { $1 }
+          .merging(["measure": measureIdentity, "name": name]) { $1 }
+        rows.append(try cache.row(run.evaluationRow(slug, steps: steps), consumed: consumed) {
+          try evaluation.evaluate(network, name: name, round: round, steps: steps, variant: variant, seed: seed)
+        })
         done += 1
         meter.update(done, detail: "\(name), \(steps) steps")
       }
@@ -111,16 +116,6 @@ public struct RunReport {
     try AtomicFile.write(Data(markdown(doc).utf8), to: run.report)
     try AtomicFile.write(Data(plot(doc).utf8), to: run.plot)
     return doc
-  }
-
-  /// Validation NLL of a model (cached): the partition / MDLM ELBO bound on held-out rows.
-  func validationNLL(_ network: Network, cache: URL) throws -> Double? {
-    if let data = try? Data(contentsOf: cache), let v = try? JSONDecoder().decode([String: Double].self, from: data) {
-      return v["val_nll"]
-    }
-    let v = try ValidationSplit.nll(network, dataset, seed: recipe.seed(for: "validation"))
-    if let v { try AtomicFile.write(try JSONEncoder().encode(["val_nll": v]), to: cache) }
-    return v
   }
 
   // MARK: - outputs

@@ -42,10 +42,10 @@ struct PretrainCommand: ParsableCommand {
       let dataset = try DataPreparation.prepare(recipe, run: run, log: Output.progress)
       if only == nil || only == .teacher {
         let r = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: Output.progress)
-        print("teacher: \(r.model)" + (r.summary.validationNLL.map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+        print("teacher: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
       }
       if only == nil || only == .evaluator, let r = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: Output.progress) {
-        print("evaluator: \(r.model)" + (r.summary.validationNLL.map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+        print("evaluator: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
       }
     }
   }

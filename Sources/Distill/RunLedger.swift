@@ -1,0 +1,190 @@
+import Formats
+import Foundation
+
+/// The one rule for "is this phase done?", and the checks of what a phase reads: a phase is done
+/// when its manifest exists, records the same consumed identity, and its outputs still match; a
+/// file a phase reads is verified against the manifest of the phase that wrote it before it is
+/// used. A damaged or missing output is named in the error, the phase's manifest is withdrawn (so
+/// that the next run redoes the phase) and nothing derived from the file is written.
+public struct RunLedger {
+  public let run: RunFolder
+  public var log: (String) -> Void
+
+  public init(run: RunFolder, log: @escaping (String) -> Void) { self.run = run; self.log = log }
+
+  /// The recorded manifest, nil if there is none (or it is unreadable: the phase is then redone).
+  public func manifest(_ phase: RunPhase) -> PhaseManifest? {
+    guard let data = try? Data(contentsOf: run.manifest(phase)) else { return nil }
+    guard let m = try? JSONDecoder().decode(PhaseManifest.self, from: data), m.phase == phase.name else {
+      log("\(run.relative(run.manifest(phase))) is unreadable; \(phase) will be redone")
+      return nil
+    }
+    return m
+  }
+
+  /// The manifest of `phase` if it is done with exactly `consumed` and its outputs verify; nil if
+  /// it must run. Throws (after withdrawing the manifest) when an output is missing or damaged.
+  public func completed(_ phase: RunPhase, consumed: [String: String]) throws -> PhaseManifest? {
+    guard let m = manifest(phase) else { return nil }
+    guard m.consumed == consumed else {
+      let changed = Set(m.consumed.keys).union(consumed.keys).filter { m.consumed[$0] != consumed[$0] }.sorted()
+      log("\(phase) was done with other inputs (\(changed.joined(separator: ", "))); redoing it")
+      try withdraw(phase)
+      try clear(phase)
+      return nil
+    }
+    try verify(m, phase: phase)
+    return m
+  }
+
+  /// The verified manifest of a phase that must be done already (what a later phase reads).
+  public func require(_ phase: RunPhase) throws -> PhaseManifest {
+    guard let m = manifest(phase) else {
+      throw RunFolderError.unreadable(file: run.relative(run.manifest(phase)), detail: "does not exist: \(phase) is not done",
+                                      advice: "run `pgm distill` (or `pgm pretrain`) with this recipe first")
+    }
+    try verify(m, phase: phase)
+    return m
+  }
+
+  /// One hash of everything a finished phase produced (its outputs verified first): what a later
+  /// phase records as the identity of that input.
+  public func identity(of phase: RunPhase) throws -> String {
+    let m = try require(phase)
+    return FileDigest.sha256(of: m.outputs.map { "\($0.path) \($0.sha256)\n" }.joined())
+  }
+
+  /// The SHA-256 a finished phase recorded for one of its outputs (verified by `require`).
+  public func recordedDigest(_ url: URL, of phase: RunPhase) throws -> String {
+    let m = try require(phase)
+    guard let o = m.output(run.relative(url)) else {
+      throw RunFolderError.unreadable(file: run.relative(url), detail: "is not among the outputs of \(phase)",
+                                      advice: "remove \(run.relative(run.manifest(phase))) and rerun to redo \(phase)")
+    }
+    return o.sha256
+  }
+
+  /// Runs `produce` (which returns the files and folders it wrote) unless the phase is done, then
+  /// records the manifest. Half-done work of other inputs is cleared first.
+  @discardableResult
+  public func ensure(_ phase: RunPhase, consumed: [String: String], produce: () throws -> [URL]) throws -> PhaseManifest {
+    if let m = try completed(phase, consumed: consumed) { return m }
+    try begin(phase, consumed: consumed)
+    let produced = try produce()
+    return try finish(phase, consumed: consumed, outputs: produced)
+  }
+
+  /// Records that `phase` starts with `consumed`; clears what an earlier start with other inputs left.
+  public func begin(_ phase: RunPhase, consumed: [String: String]) throws {
+    let marker = run.startMarker(phase)
+    if let data = try? Data(contentsOf: marker),
+       let old = try? JSONDecoder().decode([String: String].self, from: data), old != consumed {
+      log("\(phase) was started with other inputs; starting it over")
+      try clear(phase)
+    }
+    try FileError.wrap(run.manifests.path, "create the folder") {
+      try FileManager.default.createDirectory(at: run.manifests, withIntermediateDirectories: true)
+    }
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    if (try? Data(contentsOf: marker)) != (try enc.encode(consumed)) {
+      try AtomicFile.write(try enc.encode(consumed), to: marker)
+    }
+  }
+
+  /// Hashes the outputs and writes the manifest (last), then drops the start marker.
+  @discardableResult
+  public func finish(_ phase: RunPhase, consumed: [String: String], outputs: [URL]) throws -> PhaseManifest {
+    var records: [PhaseManifest.Output] = []
+    for url in try Self.files(in: outputs) {
+      if url.pathExtension == "h5" && url.lastPathComponent == "targets.h5" {
+        let d = try TargetDigest.digest(url)
+        records.append(.init(path: run.relative(url), sha256: d.combined, rows: d.rows, datasets: d.datasets))
+      } else {
+        records.append(.init(path: run.relative(url), sha256: try FileDigest.sha256(url), bytes: FileDigest.size(url)))
+      }
+    }
+    let m = PhaseManifest(phase: phase.name, consumed: consumed, outputs: records)
+    try FileError.wrap(run.manifests.path, "create the folder") {
+      try FileManager.default.createDirectory(at: run.manifests, withIntermediateDirectories: true)
+    }
+    try AtomicFile.write(try m.encoded(), to: run.manifest(phase))
+    try? FileManager.default.removeItem(at: run.startMarker(phase))
+    return m
+  }
+
+  /// Checks every output against the manifest; withdraws the manifest and throws on the first
+  /// missing or damaged one.
+  public func verify(_ m: PhaseManifest, phase: RunPhase) throws {
+    for o in m.outputs {
+      let url = run.resolve(o.path)
+      guard FileManager.default.fileExists(atPath: url.path) else {
+        try withdraw(phase)
+        throw RunFolderError.missing(file: url.path, phase: phase)
+      }
+      if let rows = o.rows {
+        let d: TargetDigest.Digest
+        do { d = try TargetDigest.digest(url) } catch {
+          try withdraw(phase)
+          throw RunFolderError.damaged(file: url.path, phase: phase, detail: "it cannot be read (\(error))")
+        }
+        if d.rows != rows {
+          try withdraw(phase)
+          throw RunFolderError.damaged(file: url.path, phase: phase,
+                                       detail: "its committed_rows says \(d.rows) rows, the manifest of \(phase) recorded \(rows)")
+        }
+        if let bad = (o.datasets ?? [:]).keys.sorted().first(where: { d.datasets[$0] != o.datasets?[$0] }) {
+          try withdraw(phase)
+          throw RunFolderError.damaged(file: url.path, phase: phase,
+                                       detail: "its dataset /\(bad) no longer holds the rows recorded in the manifest of \(phase) (SHA-256 differs)")
+        }
+        continue
+      }
+      if let bytes = o.bytes, let size = FileDigest.size(url), size != bytes {
+        try withdraw(phase)
+        throw RunFolderError.damaged(file: url.path, phase: phase, detail: "it has \(size) bytes, the manifest of \(phase) recorded \(bytes)")
+      }
+      let digest = try FileDigest.sha256(url)
+      if digest != o.sha256 {
+        try withdraw(phase)
+        throw RunFolderError.damaged(file: url.path, phase: phase,
+                                     detail: "its SHA-256 is \(digest.prefix(12))…, the manifest of \(phase) recorded \(o.sha256.prefix(12))…")
+      }
+    }
+  }
+
+  /// Removes the manifest: the phase counts as not done.
+  public func withdraw(_ phase: RunPhase) throws {
+    let url = run.manifest(phase)
+    guard FileManager.default.fileExists(atPath: url.path) else { return }
+    try FileError.wrap(url.path, "remove") { try FileManager.default.removeItem(at: url) }
+  }
+
+  /// Removes what the phase owns (its outputs and half-done state).
+  func clear(_ phase: RunPhase) throws {
+    for url in run.owned(by: phase) where FileManager.default.fileExists(atPath: url.path) {
+      try FileError.wrap(url.path, "remove") { try FileManager.default.removeItem(at: url) }
+    }
+  }
+
+  /// Files that are logs, not results: never recorded (they hold timings).
+  static let logFiles: Set<String> = ["metrics.jsonl", "timing.json"]
+
+  /// The regular files of `urls`, folders expanded (dot files, temporaries and logs left out), sorted.
+  static func files(in urls: [URL]) throws -> [URL] {
+    var out: [URL] = []
+    let fm = FileManager.default
+    for url in urls {
+      var isDir: ObjCBool = false
+      guard fm.fileExists(atPath: url.path, isDirectory: &isDir) else {
+        throw FileError(path: url.path, operation: "record", code: ENOENT)
+      }
+      if !isDir.boolValue { out.append(url); continue }
+      let names = try FileError.wrap(url.path, "list") { try fm.contentsOfDirectory(atPath: url.path) }.sorted()
+      for name in names where !name.hasPrefix(".") && !logFiles.contains(name) {
+        out += try files(in: [url.appendingPathComponent(name)])
+      }
+    }
+    return out
+  }
+}
