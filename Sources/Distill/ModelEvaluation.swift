@@ -25,6 +25,9 @@ public enum ModelEvaluation {
 
   public static func run(model dir: URL, steps: [Int], samples: Int, batch: Int, seed: UInt64, data: URL?,
                          evaluator: URL?, variants: [SamplerVariant], log: @escaping (String) -> Void) throws -> Result {
+    let config = try ModelFolder.readConfig(dir.appendingPathComponent(ModelFolder.configFile))
+    try ResourceEstimate.require(memory: [("evaluating --samples \(samples) at --batch \(batch)",
+                                           ResourceEstimate.samplingBytes(config, count: samples, batch: batch))], disk: [], at: dir)
     let network = try ModelFolder.load(dir).requireDenoiser("pgm eval")
     let provenance = ModelProvenance.read(dir)
     guard let dataPath = data?.path ?? provenance?.dataset else {

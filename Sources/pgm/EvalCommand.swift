@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distill
 import Foundation
+import Formats
 import Teacher
 
 struct EvalCommand: ParsableCommand {
@@ -80,10 +81,14 @@ struct EvalCommand: ParsableCommand {
         var r = try Recipe.load(URL(fileURLWithPath: recipe))
         if seed != 0 { r.seed = seed }
         let run = RunFolder(recipe: r, out: out)
-        let dataset = try DataPreparation.prepare(r, run: run, log: Output.progress)
-        let report = RunReport(recipe: r, run: run, dataset: dataset, log: Output.progress)
-        let doc = try report.write(timings: Distillation.recordedTimings(run: run, rounds: r.distill?.rounds ?? 0))
-        print(json ? try Output.json(doc) : report.markdown(doc))
+        try RunPreflight.check(r, run: run, needsDistill: false)
+        Interruption.install()
+        try RunSession.exclusive(run, log: Output.progress) {
+          let dataset = try DataPreparation.prepare(r, run: run, log: Output.progress)
+          let report = RunReport(recipe: r, run: run, dataset: dataset, log: Output.progress)
+          let doc = try report.write(timings: Distillation.recordedTimings(run: run, rounds: r.distill?.rounds ?? 0))
+          print(json ? try Output.json(doc) : report.markdown(doc))
+        }
         return
       }
       guard let model else { return }
