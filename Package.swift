@@ -91,7 +91,7 @@ let package = Package(
                 swiftSettings: kernels),
     .testTarget(name: "StudentTests", dependencies: ["MaskedDiffusion", "Student", "Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
-    .testTarget(name: "DistillTests", dependencies: ["MaskedDiffusion", "Distill", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
+    .testTarget(name: "DistillTests", dependencies: ["MaskedDiffusion", "Distill", "Formats", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
                                                    "Networks", "Engine", "TestSupport"], swiftSettings: kernels),
     .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
     .testTarget(name: "NetworksTests", dependencies: ["MaskedDiffusion", "Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],

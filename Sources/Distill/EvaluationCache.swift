@@ -11,9 +11,24 @@ struct EvaluationCache {
   let run: RunFolder
   let ledger: RunLedger
 
-  struct Row: Codable { var format = 1; var consumed: [String: String]; var row: EvaluationRow }
-  struct Validation: Codable { var format = 1; var consumed: [String: String]; var valNLL: Double?
-    enum CodingKeys: String, CodingKey { case format, consumed, valNLL = "val_nll" }
+  /// A cached row with the SHA-256 of its own content (the row and what it consumed), so that a
+  /// changed number is caught instead of reported.
+  struct Row: Codable { var format = 1; var consumed: [String: String]; var row: EvaluationRow; var sha256: String? }
+  struct Validation: Codable { var format = 1; var consumed: [String: String]; var valNLL: Double?; var sha256: String?
+    enum CodingKeys: String, CodingKey { case format, consumed, valNLL = "val_nll", sha256 }
+  }
+
+  static func seal(_ consumed: [String: String], _ content: some Encodable) throws -> String {
+    try FileDigest.sha256(json: consumed) + (try FileDigest.sha256(json: content))
+  }
+
+  /// A cached file whose content no longer matches its own hash: moved aside and named.
+  func damaged(_ url: URL) -> RunFolderError {
+    let aside = url.deletingLastPathComponent().appendingPathComponent(url.lastPathComponent + ".damaged")
+    try? FileManager.default.removeItem(at: aside)
+    let moved = (try? FileManager.default.moveItem(at: url, to: aside)) != nil
+    return .damaged(file: url.path, phase: .evaluation, detail: "its numbers no longer match the SHA-256 recorded with them",
+                    movedTo: moved ? aside.path : nil)
   }
 
   /// The identity of the model folder `dir`, trained by `phase`: its weights and config as recorded.
@@ -37,24 +52,26 @@ struct EvaluationCache {
   }
 
   func row(_ url: URL, consumed: [String: String], compute: () throws -> EvaluationRow) throws -> EvaluationRow {
-    if let data = try? Data(contentsOf: url), let cached = try? JSONDecoder().decode(Row.self, from: data),
-       cached.consumed == consumed {
-      return cached.row
+    if let data = try? Data(contentsOf: url) {
+      guard let cached = try? JSONDecoder().decode(Row.self, from: data),
+            try cached.sha256 == FileDigest.sha256(of: Self.seal(cached.consumed, cached.row)) else { throw damaged(url) }
+      if cached.consumed == consumed { return cached.row }
     }
     try Interruption.check()
     let row = try compute()
-    try write(Row(consumed: consumed, row: row), to: url)
+    try write(Row(consumed: consumed, row: row, sha256: FileDigest.sha256(of: try Self.seal(consumed, row))), to: url)
     return row
   }
 
   func validation(_ url: URL, consumed: [String: String], compute: () throws -> Double?) throws -> Double? {
-    if let data = try? Data(contentsOf: url), let cached = try? JSONDecoder().decode(Validation.self, from: data),
-       cached.consumed == consumed {
-      return cached.valNLL
+    if let data = try? Data(contentsOf: url) {
+      guard let cached = try? JSONDecoder().decode(Validation.self, from: data),
+            try cached.sha256 == FileDigest.sha256(of: Self.seal(cached.consumed, [cached.valNLL])) else { throw damaged(url) }
+      if cached.consumed == consumed { return cached.valNLL }
     }
     try Interruption.check()
     let v = try compute()
-    try write(Validation(consumed: consumed, valNLL: v), to: url)
+    try write(Validation(consumed: consumed, valNLL: v, sha256: FileDigest.sha256(of: try Self.seal(consumed, [v]))), to: url)
     return v
   }
 

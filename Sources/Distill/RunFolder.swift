@@ -97,6 +97,7 @@ public struct RunFolder: Sendable {
     case .targets(let r): return [targets(round: r)]
     case .student(let r): return [student(round: r)]
     case .export: return [export]
+    case .evaluation: return []
     }
   }
 
@@ -125,6 +126,8 @@ public enum RunPhase: Hashable, Sendable, CustomStringConvertible {
   case targets(round: Int)
   case student(round: Int)
   case export
+  /// An evaluation row (cached in eval/, each file its own record).
+  case evaluation
 
   /// The manifest's file name (without .json).
   public var name: String {
@@ -135,6 +138,7 @@ public enum RunPhase: Hashable, Sendable, CustomStringConvertible {
     case .targets(let r): return "round-\(r).targets"
     case .student(let r): return "round-\(r).student"
     case .export: return "export"
+    case .evaluation: return "evaluation"
     }
   }
 
@@ -146,6 +150,7 @@ public enum RunPhase: Hashable, Sendable, CustomStringConvertible {
     case .targets(let r): return "round \(r)'s targets"
     case .student(let r): return "round \(r)'s student"
     case .export: return "the export"
+    case .evaluation: return "this evaluation row"
     }
   }
 }
@@ -157,7 +162,7 @@ public enum RunFolderError: Error, CustomStringConvertible {
   /// Another process holds the folder's lock.
   case busy(folder: String, holder: RunLock.Holder?)
   /// A file no longer matches what the phase that wrote it recorded.
-  case damaged(file: String, phase: RunPhase, detail: String)
+  case damaged(file: String, phase: RunPhase, detail: String, movedTo: String?)
   /// A phase's output is missing although its manifest says it was written.
   case missing(file: String, phase: RunPhase)
   /// A file of the folder that is not an output of a phase (recipe.json, a manifest) is unreadable.
@@ -168,9 +173,10 @@ public enum RunFolderError: Error, CustomStringConvertible {
     case .busy(let folder, let holder):
       let who = holder.map { "\($0)" } ?? "another process (it did not say which)"
       return "\(folder) is in use by \(who); wait for it to finish, or use another --out"
-    case .damaged(let file, let phase, let detail):
-      return "\(file) is damaged: \(detail). It was not used, and nothing was derived from it. "
-        + "Rerun the same command to redo \(phase) (the record of it being done was withdrawn)"
+    case .damaged(let file, let phase, let detail, let movedTo):
+      return "\(file) is damaged: \(detail). It was not used and nothing was derived from it"
+        + (movedTo.map { "; it was moved to \($0)" } ?? "")
+        + ". Rerun the same command to redo \(phase)"
     case .missing(let file, let phase):
       return "\(file) is missing although \(phase) was done. Rerun the same command to redo \(phase) "
         + "(the record of it being done was withdrawn)"

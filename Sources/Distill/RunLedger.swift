@@ -34,6 +34,10 @@ public struct RunLedger {
       return nil
     }
     try verify(m, phase: phase)
+    // A kill between the manifest and the marker's removal leaves the marker: it is stale now.
+    if (try? FileManager.default.removeItem(at: run.startMarker(phase))) != nil {
+      FileSystemSteps.step("remove " + run.startMarker(phase).path)
+    }
     return m
   }
 
@@ -109,7 +113,9 @@ public struct RunLedger {
       try FileManager.default.createDirectory(at: run.manifests, withIntermediateDirectories: true)
     }
     try AtomicFile.write(try m.encoded(), to: run.manifest(phase))
-    try? FileManager.default.removeItem(at: run.startMarker(phase))
+    if (try? FileManager.default.removeItem(at: run.startMarker(phase))) != nil {
+      FileSystemSteps.step("remove " + run.startMarker(phase).path)
+    }
     return m
   }
 
@@ -125,32 +131,35 @@ public struct RunLedger {
       if let rows = o.rows {
         let d: TargetDigest.Digest
         do { d = try TargetDigest.digest(url) } catch {
-          try withdraw(phase)
-          throw RunFolderError.damaged(file: url.path, phase: phase, detail: "it cannot be read (\(error))")
+          throw try damaged(url, phase, "it cannot be read (\(error))")
         }
         if d.rows != rows {
-          try withdraw(phase)
-          throw RunFolderError.damaged(file: url.path, phase: phase,
-                                       detail: "its committed_rows says \(d.rows) rows, the manifest of \(phase) recorded \(rows)")
+          throw try damaged(url, phase, "its committed_rows says \(d.rows) rows, the manifest of \(phase) recorded \(rows)")
         }
         if let bad = (o.datasets ?? [:]).keys.sorted().first(where: { d.datasets[$0] != o.datasets?[$0] }) {
-          try withdraw(phase)
-          throw RunFolderError.damaged(file: url.path, phase: phase,
-                                       detail: "its dataset /\(bad) no longer holds the rows recorded in the manifest of \(phase) (SHA-256 differs)")
+          throw try damaged(url, phase, "its dataset /\(bad) no longer holds the rows recorded in the manifest of \(phase) (SHA-256 differs)")
         }
         continue
       }
       if let bytes = o.bytes, let size = FileDigest.size(url), size != bytes {
-        try withdraw(phase)
-        throw RunFolderError.damaged(file: url.path, phase: phase, detail: "it has \(size) bytes, the manifest of \(phase) recorded \(bytes)")
+        throw try damaged(url, phase, "it has \(size) bytes, the manifest of \(phase) recorded \(bytes)")
       }
       let digest = try FileDigest.sha256(url)
       if digest != o.sha256 {
-        try withdraw(phase)
-        throw RunFolderError.damaged(file: url.path, phase: phase,
-                                     detail: "its SHA-256 is \(digest.prefix(12))…, the manifest of \(phase) recorded \(o.sha256.prefix(12))…")
+        throw try damaged(url, phase, "its SHA-256 is \(digest.prefix(12))…, the manifest of \(phase) recorded \(o.sha256.prefix(12))…")
       }
     }
+  }
+
+  /// A damaged output: the phase's manifest is withdrawn and the file moved aside (`<name>.damaged`)
+  /// so that the next run redoes the phase from scratch for that file instead of resuming from it.
+  func damaged(_ url: URL, _ phase: RunPhase, _ detail: String) throws -> RunFolderError {
+    try withdraw(phase)
+    let aside = url.deletingLastPathComponent().appendingPathComponent(url.lastPathComponent + ".damaged")
+    try? FileManager.default.removeItem(at: aside)
+    let moved = (try? FileManager.default.moveItem(at: url, to: aside)) != nil
+    if moved { FileSystemSteps.step("quarantine " + url.path) }
+    return RunFolderError.damaged(file: url.path, phase: phase, detail: detail, movedTo: moved ? aside.path : nil)
   }
 
   /// Removes the manifest: the phase counts as not done.
@@ -158,12 +167,14 @@ public struct RunLedger {
     let url = run.manifest(phase)
     guard FileManager.default.fileExists(atPath: url.path) else { return }
     try FileError.wrap(url.path, "remove") { try FileManager.default.removeItem(at: url) }
+    FileSystemSteps.step("withdraw " + url.path)
   }
 
   /// Removes what the phase owns (its outputs and half-done state).
   func clear(_ phase: RunPhase) throws {
     for url in run.owned(by: phase) where FileManager.default.fileExists(atPath: url.path) {
       try FileError.wrap(url.path, "remove") { try FileManager.default.removeItem(at: url) }
+      FileSystemSteps.step("clear " + url.path)
     }
   }
 
@@ -181,7 +192,7 @@ public struct RunLedger {
       }
       if !isDir.boolValue { out.append(url); continue }
       let names = try FileError.wrap(url.path, "list") { try fm.contentsOfDirectory(atPath: url.path) }.sorted()
-      for name in names where !name.hasPrefix(".") && !logFiles.contains(name) {
+      for name in names where !name.hasPrefix(".") && !logFiles.contains(name) && !name.hasSuffix(".damaged") {
         out += try files(in: [url.appendingPathComponent(name)])
       }
     }

@@ -55,6 +55,7 @@ public enum SafeTensors {
     guard close(fd) == 0 else { throw fail("closing \(temporary) failed") }
     guard rename(temporary, url.path) == 0 else { throw fail("renaming \(temporary) to \(url.path) failed") }
     renamed = true
+    FileSystemSteps.step(url.path)
   }
 
   /// The complete file image in memory (header and data).
