@@ -53,6 +53,7 @@ func isTimingFile(_ path: String) -> Bool {
   let name = (path as NSString).lastPathComponent
   return ["metrics.jsonl", "timing.json", "report.md", "report.json", "tradeoff.svg", ".lock"].contains(name)
     || path.hasPrefix("eval/") || path == "export/README.md" || path == "manifests/export.json"
+    || path.hasSuffix(".damaged")  // a damaged file moved aside, kept as evidence
 }
 
 /// Relative path → bytes of every file under `root` (timing files left out).
