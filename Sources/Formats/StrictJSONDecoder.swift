@@ -36,9 +36,9 @@ public struct StrictJSONDecoder {
         .min { Self.distance($0, key.stringValue) < Self.distance($1, key.stringValue) }
       let full = Self.path(context.codingPath + [key])
       if let near, Self.distance(near, key.stringValue) <= max(2, key.stringValue.count / 3) {
-        throw StrictJSONError(path: full, message: "missing; the recipe has '\(near)' there: did you mean '\(key.stringValue)'?")
+        throw StrictJSONError(path: "", message: "missing field '\(full)'; the file has '\(near)' there: did you mean '\(key.stringValue)'?")
       }
-      throw StrictJSONError(path: full, message: "missing (required)")
+      throw StrictJSONError(path: "", message: "missing field '\(full)' (required)")
     }
     let unknown = Self.unknownKeys(root, path: [], tracker: tracker)
     if !unknown.isEmpty {
