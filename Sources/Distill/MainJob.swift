@@ -42,6 +42,8 @@ public enum MainJob {
     let report = RunReport(recipe: recipe, run: run, dataset: dataset, log: log)
     let doc = try report.write(timings: timings)
     let export = try exportRun(round: distillation.spec.rounds, run: run, report: doc, recipe: recipe, log: log)
+    log(String(format: "integrity checks: %.1f MB of files and %d target rows hashed in %.2f s", Double(FileDigest.bytesHashed) / 1e6,
+               FileDigest.rowsHashed, FileDigest.secondsHashing))
     return Summary(report: doc, reportPath: run.report.path, plotPath: run.plot.path, exportPath: export.path,
                    markdown: report.markdown(doc), seconds: Clock.now() - start)
   }

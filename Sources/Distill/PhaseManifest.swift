@@ -53,9 +53,18 @@ public enum FileDigest {
   struct Stamp: Equatable { var inode: UInt64; var size: Int64; var mtime: Int64; var ctime: Int64 }
   nonisolated(unsafe) private static var cache: [String: (Stamp, String)] = [:]
   private static let lock = NSLock()
-  /// Bytes hashed by this process (for the overhead figure).
+  /// Bytes of whole files hashed by this process, target rows hashed, and the time it took (the
+  /// overhead of the integrity checks, logged at the end of a run).
   nonisolated(unsafe) public private(set) static var bytesHashed = 0
+  nonisolated(unsafe) public private(set) static var rowsHashed = 0
   nonisolated(unsafe) public private(set) static var secondsHashing = 0.0
+
+  static func account(bytes: Int, seconds: Double, rowStore: Bool = false) {
+    lock.lock()
+    if rowStore { rowsHashed += bytes } else { bytesHashed += bytes }
+    secondsHashing += seconds
+    lock.unlock()
+  }
 
   static func stamp(_ path: String) -> Stamp? {
     var info = stat()
@@ -86,9 +95,8 @@ public enum FileDigest {
       total += chunk.count
     }
     let digest = hex(hasher.finalize())
+    account(bytes: total, seconds: Date().timeIntervalSince(t0))
     lock.lock()
-    bytesHashed += total
-    secondsHashing += Date().timeIntervalSince(t0)
     if let after = stamp(path), after == before { cache[path] = (before, digest) }
     lock.unlock()
     return digest
@@ -97,6 +105,7 @@ public enum FileDigest {
   /// Forgets every cached hash (a test that changes a file within the same second).
   public static func forget() {
     lock.lock(); cache = [:]; lock.unlock()
+    TargetDigest.forget()
   }
 
   public static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {

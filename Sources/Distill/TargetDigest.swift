@@ -17,7 +17,27 @@ enum TargetDigest {
     }
   }
 
+  nonisolated(unsafe) private static var cache: [String: (FileDigest.Stamp, Digest)] = [:]
+  private static let lock = NSLock()
+
+  /// The digest, computed once per process while the file is unchanged.
   static func digest(_ url: URL) throws -> Digest {
+    let before = FileDigest.stamp(url.path)
+    lock.lock()
+    if let before, let (stamp, d) = cache[url.path], stamp == before { lock.unlock(); return d }
+    lock.unlock()
+    let t0 = Date()
+    let d = try compute(url)
+    FileDigest.account(bytes: d.rows, seconds: Date().timeIntervalSince(t0), rowStore: true)
+    lock.lock()
+    if let before, FileDigest.stamp(url.path) == before { cache[url.path] = (before, d) }
+    lock.unlock()
+    return d
+  }
+
+  static func forget() { lock.lock(); cache = [:]; lock.unlock() }
+
+  static func compute(_ url: URL) throws -> Digest {
     let file = try H5File.open(url.path, mode: .readOnly)
     defer { try? file.close() }
     let rowsGroup = try file.openGroup("rows"), entriesGroup = try file.openGroup("entries")
