@@ -69,6 +69,18 @@ public enum MainJob {
     if write { try AtomicFile.write(data, to: run.recipeCopy) }
   }
 
+  /// For commands that only read a run (`pgm eval --recipe`): refuses a recipe that differs from the
+  /// one the run was made with (so that no phase is redone under other inputs), except, with
+  /// `exceptEval`, in its `eval` section.
+  public static func checkRecipe(_ recipe: Recipe, matches run: RunFolder, exceptEval: Bool) throws {
+    guard FileManager.default.fileExists(atPath: run.recipeCopy.path) else { return }
+    var r = recipe
+    if exceptEval, let data = try? Data(contentsOf: run.recipeCopy), let stored = try? JSONDecoder().decode(Recipe.self, from: data) {
+      r.eval = stored.eval
+    }
+    try checkRecipeCopy(r, run: run, write: false)
+  }
+
   /// The export phase of a run: round R's student into `<run>/export`, recorded in a manifest.
   static func exportRun(round r: Int, run: RunFolder, report: RunReport.Document, recipe: Recipe,
                         log: @escaping (String) -> Void) throws -> URL {

@@ -36,6 +36,10 @@ public struct RunReport {
   public let dataset: TokenDataset
   public var log: (String) -> Void
 
+  /// `pgm eval --recipe R --seed N`: another evaluation seed for every model (the run's own seeds,
+  /// which name its data and weights, are left alone).
+  public var evaluationSeed: UInt64?
+
   public init(recipe: Recipe, run: RunFolder, dataset: TokenDataset, log: @escaping (String) -> Void) {
     self.recipe = recipe; self.run = run; self.dataset = dataset; self.log = log
   }
@@ -78,7 +82,7 @@ public struct RunReport {
     let measureIdentity = try cache.measure(measure)
     let e = recipe.eval
     let evaluation = SampleEvaluation(measure: measure, samples: e.samples, batch: e.batch, bos: dataset.attributes.bosId)
-    let seed = recipe.seed(for: "evaluation")
+    let seed = evaluationSeed ?? recipe.seed(for: "evaluation")
     var rows: [EvaluationRow] = []
     var entries: [ModelEntry] = []
     let models = try models()

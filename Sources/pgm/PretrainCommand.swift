@@ -42,6 +42,7 @@ struct PretrainCommand: ParsableCommand {
       let (recipe, run) = try options.load()
       try RunPreflight.check(recipe, run: run, needsDistill: false)
       try RunSession.exclusive(run, log: Output.progress) {
+      try MainJob.checkRecipe(recipe, matches: run, exceptEval: true)
       let dataset = try DataPreparation.prepare(recipe, run: run, log: Output.progress)
       if only == nil || only == .teacher {
         let r = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: Output.progress)

@@ -146,6 +146,37 @@ private let lockChildVariable = "PGM_LOCK_CHILD_RUN"
   }
 }
 
+extension RunFolderTests {
+  /// `pgm eval --recipe` with another seed or sampler evaluates again (cached rows are tied to
+  /// both) and leaves everything the run made as it was.
+  @Test func anotherSeedOrSamplerIsEvaluatedAgain() throws {
+    let scratch = scratchDirectory("eval-again")
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let first = try runMicro(scratch)
+    let run = RunFolder(root: scratch.appendingPathComponent("run"))
+    let before = try folderContents(run.root)
+    let recipe = try Recipe.load(scratch.appendingPathComponent("recipe-in.json"))
+    func report(_ r: Recipe, seed: UInt64?) throws -> RunReport.Document {
+      try RunSession.exclusive(run) {
+        try MainJob.checkRecipe(r, matches: run, exceptEval: true)
+        var report = RunReport(recipe: r, run: run, dataset: try DataPreparation.prepare(r, run: run, log: { _ in }), log: { _ in })
+        report.evaluationSeed = seed
+        return try report.write(timings: [])
+      }
+    }
+    let reseeded = try report(recipe, seed: 99)
+    #expect(qualities(reseeded.rows) != qualities(first.report.rows))
+    var other = recipe
+    other.eval.sampler = .nonUniform
+    let resampled = try report(other, seed: nil)
+    #expect(resampled.rows.allSatisfy { $0.sampler.schedule == .nonUniform })
+    #expect(differences(before, try folderContents(run.root)).isEmpty, "the run's own files are untouched")
+    var changed = recipe
+    changed.pretrain.steps += 1
+    #expect { try report(changed, seed: nil) } throws: { "\($0)".contains("different recipe") && "\($0)".contains("pretrain.steps") }
+  }
+}
+
 /// Flips one byte in the middle of a file (the data section of a safetensors file, a chunk of an
 /// HDF5 file).
 func flipByte(_ url: URL, at fraction: Double = 0.75) throws {
