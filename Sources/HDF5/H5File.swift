@@ -97,6 +97,18 @@ public final class H5File: H5Container, @unchecked Sendable {
         throw context.error("the file is truncated, corrupted or locked", kind: .unreadableFile,
                             readStack: true)
       }
+      if mode == .readWrite {
+        // A writer killed inside a flush can leave the superblock's end of allocated space (EOA)
+        // behind the blocks the flush already wrote and indexed (HDF5 writes raw chunks and index
+        // nodes before the superblock). Dropping those uncommitted chunks then hands space past
+        // the EOA to the free-space manager, and the next chunk allocated there fails to flush
+        // ("H5FD_write: addr overflow, addr = …, eoa = …", seen in CrashResumeTests). Raising the
+        // EOA to the end of the file first keeps every such block inside the allocated space.
+        if H5Fincrement_filesize(id, 0) < 0 {
+          H5Fclose(id)
+          throw context.error("cannot extend the file's allocated space to its size", kind: .library, readStack: true)
+        }
+      }
       return H5File(path: path, id: id, writable: mode == .readWrite)
     }
   }
