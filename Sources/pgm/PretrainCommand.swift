@@ -44,6 +44,7 @@ struct PretrainCommand: ParsableCommand {
       try RunSession.exclusive(run, log: Output.progress) {
       try MainJob.checkRecipe(recipe, matches: run, exceptEval: true)
       let dataset = try DataPreparation.prepare(recipe, run: run, log: Output.progress)
+      try RunPreflight.check(recipe, run: run, dataset: dataset)
       if only == nil || only == .teacher {
         let r = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: Output.progress)
         print("teacher: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))

@@ -1,4 +1,5 @@
 import Distill
+import Networks
 import Foundation
 import Testing
 
@@ -68,6 +69,18 @@ import Testing
       return s.contains("refused before starting") && s.contains(resource) && s.contains("available")
     }
     #expect(!FileManager.default.fileExists(atPath: scratch.appendingPathComponent("run").path))
+  }
+
+  /// `pgm sample --count 1000000000000` and `pgm eval --samples …` are refused the same way.
+  @Test func samplingBeyondMemoryIsRefused() throws {
+    let config = ModelConfig(kind: .pgm, vocabSize: 66, hiddenSize: 128, heads: 4, condDim: 64, length: 64,
+                                 encoderBlocks: 3, decoderBlocks: 3)
+    let fits = ResourceEstimate.samplingBytes(config, count: 1024, batch: 128)
+    try ResourceEstimate.require(memory: [("sampling", fits)], disk: [], at: scratchDirectory("sample-fit"))
+    #expect {
+      try ResourceEstimate.require(memory: [("sampling --count 1000000000000", ResourceEstimate.samplingBytes(config, count: 1_000_000_000_000, batch: 1))],
+                                   disk: [], at: scratchDirectory("sample-big"))
+    } throws: { "\($0)".contains("sampling --count 1000000000000 needs about") && "\($0)".contains("TB of memory") }
   }
 
   /// The provided recipes pass the same checks on this machine.
