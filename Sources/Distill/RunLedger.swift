@@ -155,6 +155,10 @@ public struct RunLedger {
   /// so that the next run redoes the phase from scratch for that file instead of resuming from it.
   func damaged(_ url: URL, _ phase: RunPhase, _ detail: String) throws -> RunFolderError {
     try withdraw(phase)
+    // A file outside the run (a recipe's `data.path`) belongs to the user: named, never moved.
+    guard !run.relative(url).hasPrefix("/") else {
+      return RunFolderError.damaged(file: url.path, phase: phase, detail: detail + " (it changed since the run used it)", movedTo: nil)
+    }
     let aside = url.deletingLastPathComponent().appendingPathComponent(url.lastPathComponent + ".damaged")
     try? FileManager.default.removeItem(at: aside)
     let moved = (try? FileManager.default.moveItem(at: url, to: aside)) != nil
