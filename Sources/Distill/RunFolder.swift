@@ -165,6 +165,8 @@ public enum RunFolderError: Error, CustomStringConvertible {
   case damaged(file: String, phase: RunPhase, detail: String, movedTo: String?)
   /// A phase's output is missing although its manifest says it was written.
   case missing(file: String, phase: RunPhase)
+  /// A phase was done (or started) with other inputs than this run gives it.
+  case inputsChanged(phase: RunPhase, done: Bool, changed: [String], files: [String])
   /// A file of the folder that is not an output of a phase (recipe.json, a manifest) is unreadable.
   case unreadable(file: String, detail: String, advice: String)
 
@@ -180,6 +182,10 @@ public enum RunFolderError: Error, CustomStringConvertible {
     case .missing(let file, let phase):
       return "\(file) is missing although \(phase) was done. Rerun the same command to redo \(phase) "
         + "(the record of it being done was withdrawn)"
+    case .inputsChanged(let phase, let done, let changed, let files):
+      return "\(phase) was \(done ? "done" : "started") with other inputs than this run gives it (\(changed.joined(separator: ", ")) "
+        + "differ: an earlier phase was redone differently, or the program changed); its files were kept. "
+        + "To redo it and what follows, remove \(files.joined(separator: " and ")); to keep them, use another --out"
     case .unreadable(let file, let detail, let advice):
       return "\(file) \(detail); \(advice)"
     }

@@ -26,13 +26,7 @@ public struct RunLedger {
   /// it must run. Throws (after withdrawing the manifest) when an output is missing or damaged.
   public func completed(_ phase: RunPhase, consumed: [String: String]) throws -> PhaseManifest? {
     guard let m = manifest(phase) else { return nil }
-    guard m.consumed == consumed else {
-      let changed = Set(m.consumed.keys).union(consumed.keys).filter { m.consumed[$0] != consumed[$0] }.sorted()
-      log("\(phase) was done with other inputs (\(changed.joined(separator: ", "))); redoing it")
-      try withdraw(phase)
-      try clear(phase)
-      return nil
-    }
+    guard m.consumed == consumed else { throw inputsChanged(phase, recorded: m.consumed, now: consumed, done: true) }
     try verify(m, phase: phase)
     // A kill between the manifest and the marker's removal leaves the marker: it is stale now.
     if (try? FileManager.default.removeItem(at: run.startMarker(phase))) != nil {
@@ -83,8 +77,7 @@ public struct RunLedger {
     let marker = run.startMarker(phase)
     if let data = try? Data(contentsOf: marker),
        let old = try? JSONDecoder().decode([String: String].self, from: data), old != consumed {
-      log("\(phase) was started with other inputs; starting it over")
-      try clear(phase)
+      throw inputsChanged(phase, recorded: old, now: consumed, done: false)
     }
     try FileError.wrap(run.manifests.path, "create the folder") {
       try FileManager.default.createDirectory(at: run.manifests, withIntermediateDirectories: true)
@@ -174,12 +167,13 @@ public struct RunLedger {
     FileSystemSteps.step("withdraw " + url.path)
   }
 
-  /// Removes what the phase owns (its outputs and half-done state).
-  func clear(_ phase: RunPhase) throws {
-    for url in run.owned(by: phase) where FileManager.default.fileExists(atPath: url.path) {
-      try FileError.wrap(url.path, "remove") { try FileManager.default.removeItem(at: url) }
-      FileSystemSteps.step("clear " + url.path)
-    }
+  /// A phase done (or started) with other inputs than this run would give it. Its files are kept:
+  /// hours of training are never thrown away on a guess; the user decides.
+  func inputsChanged(_ phase: RunPhase, recorded: [String: String], now: [String: String], done: Bool) -> RunFolderError {
+    let changed = Set(recorded.keys).union(now.keys).filter { recorded[$0] != now[$0] }.sorted()
+    let files = (run.owned(by: phase).filter { FileManager.default.fileExists(atPath: $0.path) }
+                 + [done ? run.manifest(phase) : run.startMarker(phase)]).map(\.path)
+    return .inputsChanged(phase: phase, done: done, changed: changed, files: files)
   }
 
   /// Files that are logs, not results: never recorded (they hold timings).

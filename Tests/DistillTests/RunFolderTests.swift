@@ -177,6 +177,36 @@ extension RunFolderTests {
   }
 }
 
+extension RunFolderTests {
+  /// A recipe's `data.path` file replaced by another dataset after the run: named (never moved, it
+  /// is the user's), and once the data is recorded again, the teacher trained on the old data is
+  /// neither used nor thrown away: the error lists what differs and what to remove.
+  @Test func replacedExternalDataStopsTheRun() throws {
+    let scratch = scratchDirectory("external")
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    try runMicro(scratch.appendingPathComponent("a"))
+    try runMicro(scratch.appendingPathComponent("b"), recipe: microRecipe.replacingOccurrences(of: "\"seed\": 3", with: "\"seed\": 4"))
+    let external = scratch.appendingPathComponent("tokens.h5")
+    try FileManager.default.copyItem(at: scratch.appendingPathComponent("a/run/data/tokens.h5"), to: external)
+    let recipe = microRecipe.replacingOccurrences(
+      of: "\"synthetic\": { \"vocab\": 6, \"branching\": 2, \"length\": 8, \"sequences\": 48, \"validation\": 16 }",
+      with: "\"path\": \"\(external.path)\"")
+    #expect(recipe != microRecipe)
+    let dir = scratch.appendingPathComponent("c")
+    try runMicro(dir, recipe: recipe)
+    try FileManager.default.removeItem(at: external)
+    try FileManager.default.copyItem(at: scratch.appendingPathComponent("b/run/data/tokens.h5"), to: external)
+    FileDigest.forget()
+    #expect { try runMicro(dir, recipe: recipe) } throws: { "\($0)".contains(external.path) && "\($0)".contains("changed since the run used it") }
+    #expect(FileManager.default.fileExists(atPath: external.path), "the user's file stays where it is")
+    #expect { try runMicro(dir, recipe: recipe) } throws: { error in
+      let s = "\(error)"
+      return s.contains("the teacher was done with other inputs") && s.contains("phase:data") && s.contains("its files were kept")
+    }
+    #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/teacher/model/model.safetensors").path))
+  }
+}
+
 /// Flips one byte in the middle of a file (the data section of a safetensors file, a chunk of an
 /// HDF5 file).
 func flipByte(_ url: URL, at fraction: Double = 0.75) throws {
