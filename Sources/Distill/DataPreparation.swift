@@ -5,13 +5,20 @@ import Student
 
 /// Makes sure the recipe's token dataset exists (generating it once) and opens it.
 public enum DataPreparation {
-  public static func prepare(_ recipe: Recipe, run: RunFolder, log: (String) -> Void) throws -> TokenDataset {
+  /// The data phase: generates the dataset once (synthetic or text) or records the hash of the
+  /// recipe's existing `data.path`, and opens it after checking it against the data manifest.
+  public static func prepare(_ recipe: Recipe, run: RunFolder, log: @escaping (String) -> Void) throws -> TokenDataset {
+    let ledger = RunLedger(run: run, log: log)
+    let consumed = ["recipe.data": try FileDigest.sha256(json: recipe.data), "seed.data": String(recipe.seed(for: "data"))]
     switch recipe.data {
     case .path(let p):
+      try ledger.ensure(.data, consumed: consumed) { [URL(fileURLWithPath: Pretraining.absolutePath(p))] }
       return try TokenDataset(path: p)
     case .synthetic(let s):
-      if !FileManager.default.fileExists(atPath: run.data.path) {
-        try FileManager.default.createDirectory(at: run.data.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try ledger.ensure(.data, consumed: consumed) {
+        try FileError.wrap(run.data.deletingLastPathComponent().path, "create the folder") {
+          try FileManager.default.createDirectory(at: run.data.deletingLastPathComponent(), withIntermediateDirectories: true)
+        }
         var o = SyntheticDatasetOptions(output: run.data)
         o.symbols = s.vocab; o.branching = s.branching; o.order = s.order; o.length = s.length
         o.sequences = s.sequences; o.validationSequences = s.validation; o.seed = recipe.seed(for: "data")
@@ -19,11 +26,14 @@ public enum DataPreparation {
         log(String(format: "data: synthetic Markov source, %d symbols, branching %d, order %d, L=%d: %d train / %d validation rows (entropy rate %.3f nats)",
                    summary.symbols, summary.branching, summary.order, summary.length, summary.trainRows,
                    summary.validationRows, summary.entropyRate))
+        return [run.data.deletingLastPathComponent()]
       }
       return try TokenDataset(path: run.data.path, expectedLength: s.length)
     case .text(let t):
-      if !FileManager.default.fileExists(atPath: run.data.path) {
-        try FileManager.default.createDirectory(at: run.data.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try ledger.ensure(.data, consumed: consumed) {
+        try FileError.wrap(run.data.deletingLastPathComponent().path, "create the folder") {
+          try FileManager.default.createDirectory(at: run.data.deletingLastPathComponent(), withIntermediateDirectories: true)
+        }
         var corpus: [URL] = []
         for path in t.corpus {
           var isDir: ObjCBool = false
@@ -41,10 +51,12 @@ public enum DataPreparation {
         let choice: TextTokenizerChoice = t.tokenizer == "char" ? .characters : .file(URL(fileURLWithPath: t.tokenizer))
         var o = TextDatasetOptions(corpus: corpus, tokenizer: choice, length: t.length, output: run.data,
                                    validationFraction: t.validationFraction ?? 0.05, seed: recipe.seed(for: "data"))
-        // Character tokenizers are saved beside the output; build in place (the tokenizer path is recorded).
+        // Character tokenizers are saved beside the output; build in place (the tokenizer path is
+        // recorded). Not atomic, which is why only the manifest says the data is complete.
         o.overwrite = true
         let summary = try TextDatasetBuilder.build(o)
         log("data: \(summary.files) files, \(summary.textTokens) tokens, \(summary.train.rows) train / \(summary.validation.rows) validation rows")
+        return [run.data.deletingLastPathComponent()]
       }
       return try TokenDataset(path: run.data.path, expectedLength: t.length)
     }

@@ -45,15 +45,18 @@ public struct Distillation {
   }
 
   /// The weights folder of round r's student that plays `choice` (EMA → model/, raw → model-raw/).
-  func studentFolder(_ r: Int, _ choice: WeightChoice) -> URL {
-    run.student(round: r).appendingPathComponent(choice == .ema ? "model" : "model-raw")
-  }
+  func studentFolder(_ r: Int, _ choice: WeightChoice) -> URL { run.model(.student(round: r), choice) }
 
   /// The teacher of round r: the pretrained network for r = 1, else round r−1's student.
   func teacherFolder(round r: Int) -> URL {
-    if r == 1 { return run.teacher.appendingPathComponent(spec.start == .ema ? "model" : "model-raw") }
+    if r == 1 { return run.model(.teacher, spec.start) }
     return studentFolder(r - 1, spec.nextTeacher)
   }
+
+  /// The phase that trained round r's teacher.
+  func teacherPhase(round r: Int) -> RunPhase { r == 1 ? .teacher : .student(round: r - 1) }
+
+  var ledger: RunLedger { RunLedger(run: run, log: log) }
 
   public func distill() throws -> [RoundTiming] {
     var timings: [RoundTiming] = []
@@ -116,10 +119,23 @@ public struct Distillation {
   func generateTargets(round r: Int) throws {
     let teacherDir = teacherFolder(round: r)
     let weights = teacherDir.appendingPathComponent(ModelFolder.weightsFile)
+    // The teacher's weights as its phase recorded them (verified), never a file changed since.
+    let sha = try ledger.recordedDigest(weights, of: teacherPhase(round: r))
+    let config = try ModelFolder.readConfig(teacherDir.appendingPathComponent(ModelFolder.configFile))
+    let h = header(round: r, teacherSHA: sha, vocabSize: config.vocabSize, maskId: config.maskIndex)
+    let consumed = ["header": FileDigest.sha256(of: "\(h)"), "phase:teacher": try ledger.identity(of: teacherPhase(round: r)),
+                    "phase:data": try ledger.identity(of: .data)]
+    try ledger.ensure(.targets(round: r), consumed: consumed) {
+      try writeTargets(round: r, header: h, teacherDir: teacherDir)
+      return [run.targets(round: r)]
+    }
+  }
+
+  func writeTargets(round r: Int, header h: TargetStore.Header, teacherDir: URL) throws {
     let teacher = try ModelFolder.load(teacherDir).requireDenoiser("the SDTT teacher")
-    let sha = try TargetStore.sha256(of: weights)
-    let h = header(round: r, teacherSHA: sha, vocabSize: teacher.config.vocabSize, maskId: teacher.config.maskIndex)
-    try FileManager.default.createDirectory(at: run.round(r), withIntermediateDirectories: true)
+    try FileError.wrap(run.round(r).path, "create the folder") {
+      try FileManager.default.createDirectory(at: run.round(r), withIntermediateDirectories: true)
+    }
     let writer = try TargetWriter(path: run.targets(round: r).path, header: h)
     defer { try? writer.close() }
     if writer.isFinished || writer.committedRows >= h.rowsPlanned {
@@ -150,35 +166,43 @@ public struct Distillation {
       try writer.append(batch, final: row + n == h.rowsPlanned)
       row += n
       meter.update(row)
+      try Interruption.check()
     }
   }
 
   // MARK: student
 
   func trainStudent(round r: Int) throws {
-    let dir = run.student(round: r)
     var settings = spec.student
     settings.seed = recipe.seed(for: "student")
     settings.steps = spec.student.steps * r
-    let done = dir.appendingPathComponent("model/model.safetensors")
-    if FileManager.default.fileExists(atPath: done.path),
-       let ckpt = try? TrainingCheckpointInfo.step(of: dir.appendingPathComponent("checkpoint.safetensors")), ckpt == settings.steps {
-      log("round \(r): student already trained (\(settings.steps) steps)")
-      return
+    var consumed = ["recipe.distill": try FileDigest.sha256(json: spec), "settings": try FileDigest.sha256(json: settings),
+                    "phase:targets": try ledger.identity(of: .targets(round: r)), "phase:data": try ledger.identity(of: .data),
+                    "phase:teacher": try ledger.identity(of: teacherPhase(round: r))]
+    if r > 1 { consumed["phase:previous"] = try ledger.identity(of: .student(round: r - 1)) }
+    var trained = false
+    try ledger.ensure(.student(round: r), consumed: consumed) {
+      try trainStudent(round: r, settings: settings)
+      trained = true
+      return [run.student(round: r)]
     }
+    if !trained { log("round \(r): student already trained (\(settings.steps) steps)") }
+  }
+
+  func trainStudent(round r: Int, settings: TrainingSettings) throws {
     let reader = try TargetReader(path: run.targets(round: r).path)
     guard reader.rowCount >= 1 else { throw TargetStoreError.corrupt(reader.path, "no committed rows") }
     // Round 1 starts from the pretrained weights the recipe names; later rounds continue the
     // previous round's student run (weights, EMA, optimizer state and schedule carry on).
     let start = try ModelFolder.load(r == 1 ? teacherFolder(round: 1) : studentFolder(r - 1, .raw))
-    let previous = r == 1 ? nil : run.student(round: r - 1).appendingPathComponent("checkpoint.safetensors")
+    let previous = r == 1 ? nil : run.checkpoint(.student(round: r - 1))
     let task: TrainingTask
     switch spec.method {
     case .sdtt:
       task = DistillationTask(source: reader, objective: spec.objective)
     case .dmmd:
       // The distribution to sample from is the original teacher's; the auxiliary starts as it.
-      let original = run.teacher.appendingPathComponent(TrainingFiles.averageFolder)
+      let original = run.model(.teacher, .ema)
       task = try MomentMatchingTask(source: reader, teacher: try ModelFolder.load(original).requireDenoiser("the teacher"),
                                     auxiliary: try ModelFolder.load(original).requireDenoiser("the auxiliary model"),
                                     studentSteps: spec.studentSteps(round: r), settings: spec.dmmd ?? MomentMatchingSettings(),
@@ -187,16 +211,16 @@ public struct Distillation {
     // With EMA as the next teacher the student also continues from its EMA, as the reference's
     // use_ema_on_growth does (teacher and student start each round from the same weights).
     let begin: TrainingStart = previous.map { .continuing(checkpoint: $0, fromAverage: spec.nextTeacher == .ema) } ?? .fresh
-    let trainer = try Trainer(network: start, settings: settings, task: task, files: TrainingFiles(directory: dir),
+    let trainer = try Trainer(network: start, settings: settings, task: task, files: run.files(of: .student(round: r)),
                               start: begin, label: "round \(r) student", log: log)
     _ = try trainer.run()
-    let evaluator = run.evaluator.appendingPathComponent(TrainingFiles.averageFolder)
+    let evaluator = run.model(.evaluator, .ema)
     for weights in WeightChoice.allCases {
       let out = trainer.files.model(weights)
       if let tok = dataset.tokenizerURL { try ModelFolder.copyTokenizer(tok, into: out) }
       try ModelProvenance(dataset: Pretraining.absolutePath(dataset.path),
                           evaluator: FileManager.default.fileExists(atPath: evaluator.path) ? evaluator.path : nil,
-                          run: run.root.path, round: r, weights: weights).write(to: out)
+                          run: run.root.path, round: r, weights: weights).relative(to: out, within: run.root).write(to: out)
     }
   }
 }

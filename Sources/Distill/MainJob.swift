@@ -23,11 +23,22 @@ public enum MainJob {
 
   public static func run(_ recipe: Recipe, folder run: RunFolder, log: @escaping (String) -> Void) throws -> Summary {
     let start = Clock.now()
-    try run.create()
-    try checkRecipeCopy(recipe, run: run)
-    let dataset = try DataPreparation.prepare(recipe, run: run, log: log)
-    // Checked against the data before any training, so an impossible recipe fails at once.
-    let distillation = try Distillation(recipe: recipe, run: run, dataset: dataset, log: log)
+    // Everything that can be checked without the data, before the folder is touched.
+    try RunPreflight.check(recipe, run: run, needsDistill: true)
+    return try RunSession.exclusive(run, log: log) {
+      try checkRecipeCopy(recipe, run: run, write: false)
+      let dataset = try DataPreparation.prepare(recipe, run: run, log: log)
+      // Checked against the data before any training, so an impossible recipe fails at once
+      // (and leaves no recipe.json behind to block the corrected one).
+      let distillation = try Distillation(recipe: recipe, run: run, dataset: dataset, log: log)
+      try RunPreflight.check(recipe, run: run, dataset: dataset)
+      try checkRecipeCopy(recipe, run: run, write: true)
+      return try runPhases(recipe, run: run, dataset: dataset, distillation: distillation, start: start, log: log)
+    }
+  }
+
+  static func runPhases(_ recipe: Recipe, run: RunFolder, dataset: TokenDataset, distillation: Distillation, start: Double,
+                  log: @escaping (String) -> Void) throws -> Summary {
     // A network the reference cannot load still trains and is evaluated; the export is skipped
     // with the reason, said now and in the summary, rather than failing the run at its end.
     var exportNote: String?
@@ -42,26 +53,62 @@ public enum MainJob {
     let timings = try distillation.distill()
     let report = RunReport(recipe: recipe, run: run, dataset: dataset, log: log)
     let doc = try report.write(timings: timings)
-    let export = exportNote == nil
-      ? try exportStudent(round: distillation.spec.rounds, run: run, report: doc, recipe: recipe, log: log) : nil
+    let export = exportNote == nil ? try exportRun(round: distillation.spec.rounds, run: run, report: doc, recipe: recipe, log: log) : nil
+    log(String(format: "integrity checks: %.1f MB of files and %d target rows hashed in %.2f s", Double(FileDigest.bytesHashed) / 1e6,
+               FileDigest.rowsHashed, FileDigest.secondsHashing))
     return Summary(report: doc, reportPath: run.report.path, plotPath: run.plot.path, exportPath: export?.path,
                    exportNote: exportNote, markdown: report.markdown(doc), seconds: Clock.now() - start)
   }
 
   /// The recipe a run folder was started with is kept; resuming with a different one is refused
   /// (its outputs would silently mix two experiments).
-  static func checkRecipeCopy(_ recipe: Recipe, run: RunFolder) throws {
+  static func checkRecipeCopy(_ recipe: Recipe, run: RunFolder, write: Bool) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     let data = try enc.encode(recipe)
-    if let old = try? Data(contentsOf: run.recipeCopy) {
-      guard old == data else {
-        throw RecipeError.invalid(recipe.name, "\(run.root.path) was started with a different recipe (or --seed); "
-                                    + "use another --out, or remove the folder to start over")
+    if FileManager.default.fileExists(atPath: run.recipeCopy.path) {
+      let old = try FileError.wrap(run.recipeCopy.path, "read") { try Data(contentsOf: run.recipeCopy) }
+      guard old != data else { return }
+      guard let stored = try? JSONDecoder().decode(Recipe.self, from: old) else {
+        throw RunFolderError.unreadable(file: run.recipeCopy.path, detail: "is damaged (not a recipe)",
+                                        advice: "remove it (the next run writes it again; finished phases are kept when their manifests match)")
       }
-      return
+      let differs = RecipeDifference.fields(stored, recipe)
+      throw RecipeError.invalid(recipe.name, "\(run.root.path) was started with a different recipe (or --seed): "
+                                  + "\(differs.isEmpty ? "it differs" : differs.joined(separator: ", ") + " differ"); "
+                                  + "use another --out, or remove the folder to start over")
     }
-    try AtomicFile.write(data, to: run.recipeCopy)
+    if write { try AtomicFile.write(data, to: run.recipeCopy) }
+  }
+
+  /// For commands that only read a run (`pgm eval --recipe`): refuses a recipe that differs from the
+  /// one the run was made with (so that no phase is redone under other inputs), except, with
+  /// `exceptEval`, in its `eval` section.
+  public static func checkRecipe(_ recipe: Recipe, matches run: RunFolder, exceptEval: Bool) throws {
+    guard FileManager.default.fileExists(atPath: run.recipeCopy.path) else { return }
+    var r = recipe
+    if exceptEval, let data = try? Data(contentsOf: run.recipeCopy), let stored = try? JSONDecoder().decode(Recipe.self, from: data) {
+      r.eval = stored.eval
+    }
+    try checkRecipeCopy(r, run: run, write: false)
+  }
+
+  /// The export phase of a run: round R's student into `<run>/export`, recorded in a manifest.
+  static func exportRun(round r: Int, run: RunFolder, report: RunReport.Document, recipe: Recipe,
+                        log: @escaping (String) -> Void) throws -> URL {
+    let ledger = RunLedger(run: run, log: log)
+    let choice = recipe.distill?.evaluate ?? .ema
+    let rows = report.rows.filter { $0.round == r || $0.round == 0 }
+    let consumed = ["phase:student": try ledger.identity(of: .student(round: r)), "weights": choice.rawValue,
+                    "rows": try FileDigest.sha256(json: rows)]
+    try ledger.ensure(.export, consumed: consumed) {
+      if FileManager.default.fileExists(atPath: run.export.path) {
+        try FileError.wrap(run.export.path, "remove") { try FileManager.default.removeItem(at: run.export) }
+      }
+      _ = try exportStudent(round: r, run: run, report: report, recipe: recipe, log: log)
+      return [run.export]
+    }
+    return run.export
   }
 
   /// Exports round R's student (the weights the report evaluated) with its trade-off rows, the
@@ -70,10 +117,13 @@ public enum MainJob {
                                    to out: URL? = nil, log: (String) -> Void = { _ in }) throws -> URL {
     let spec = recipe?.distill
     let weights = spec?.evaluate ?? .ema
-    let source = TrainingFiles(directory: run.student(round: r)).model(weights)
-    guard FileManager.default.fileExists(atPath: source.appendingPathComponent(ModelFolder.weightsFile).path) else {
+    let source = run.model(.student(round: r), weights)
+    let ledger = RunLedger(run: run, log: { _ in })
+    guard ledger.manifest(.student(round: r)) != nil else {
       throw RecipeError.invalid("export", "round \(r) has no trained student in \(run.root.path)")
     }
+    // Exported only after its files are checked against the manifest of the phase that wrote them.
+    _ = try ledger.require(.student(round: r))
     let destination = out ?? run.export
     var card = ModelCard(title: "\(recipe?.name ?? run.root.lastPathComponent) — \(spec?.method.rawValue.uppercased() ?? "SDTT") round \(r) student",
                          summary: spec.map { "Distilled with \($0.method.rawValue.uppercased()) from a \($0.s0)-step teacher in \(r) rounds of \($0.k) teacher steps per student step: samples in \($0.studentSteps(round: r)) steps." },

@@ -44,8 +44,10 @@ public enum ModelEvaluation {
 
   public static func run(model dir: URL, steps: [Int], samples: Int, batch: Int, seed: UInt64, data: URL?,
                          evaluator: URL?, variants: [SamplerVariant], log: @escaping (String) -> Void) throws -> Result {
+    let config = try ModelFolder.readConfig(dir.appendingPathComponent(ModelFolder.configFile))
+    try ResourceEstimate.require(memory: [("evaluating --samples \(samples) at --batch \(batch)",
+                                           ResourceEstimate.samplingBytes(config, count: samples, batch: batch))], disk: [], at: dir)
     let network = try ModelFolder.load(dir).requireDenoiser("pgm eval")
-    let config = network.config
     let provenance = ModelProvenance.read(dir)
     var notes: [String] = []
     func note(_ text: String) { notes.append(text); log("eval: " + text) }

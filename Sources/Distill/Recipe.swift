@@ -1,4 +1,5 @@
 import Engine
+import Formats
 import Foundation
 import Networks
 import Student
@@ -37,9 +38,11 @@ public struct Recipe: Codable, Sendable {
     let data: Data
     do { data = try Data(contentsOf: url) } catch { throw RecipeError.invalid(url.path, "cannot read the file") }
     do {
-      let recipe = try JSONDecoder().decode(Recipe.self, from: data)
+      let recipe = try Recipe.decoder.decode(Recipe.self, from: data)
       try recipe.validate()
       return recipe
+    } catch let e as StrictJSONError {
+      throw RecipeError.invalid(url.path, e.description)
     } catch let e as RecipeError {
       throw RecipeError.invalid(url.path, e.message)
     } catch let e as TrainingError {
@@ -48,6 +51,14 @@ public struct Recipe: Codable, Sendable {
       throw RecipeError.invalid(url.path, describeDecoding(e))
     }
   }
+
+  /// Strict: an unknown key is an error naming it and the nearest known key; a number of the
+  /// wrong kind names the field and what it expects.
+  static let decoder = StrictJSONDecoder(aliases: [
+    "learning_rate": "lr", "learningrate": "lr", "warmup": "warmup_steps", "hidden": "hidden_size", "d_model": "hidden_size",
+    "heads": "n_heads", "num_heads": "n_heads", "blocks": "n_blocks", "batch": "batch_size", "batchsize": "batch_size",
+    "step": "steps", "num_steps": "steps", "topk": "top_k", "vocab_size": "vocab",
+  ])
 
   public func validate() throws {
     guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {

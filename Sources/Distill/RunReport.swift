@@ -42,30 +42,39 @@ public struct RunReport {
   public let dataset: TokenDataset
   public var log: (String) -> Void
 
+  /// `pgm eval --recipe R --seed N`: another evaluation seed for every model (the run's own seeds,
+  /// which name its data and weights, are left alone).
+  public var evaluationSeed: UInt64?
+
   public init(recipe: Recipe, run: RunFolder, dataset: TokenDataset, log: @escaping (String) -> Void) {
     self.recipe = recipe; self.run = run; self.dataset = dataset; self.log = log
   }
 
   var spec: DistillSpec? { recipe.distill }
 
-  /// (name, round, model folder) of everything the report covers that exists on disk.
-  func models() -> [(String, Int, URL)] {
-    var out: [(String, Int, URL)] = [("teacher", 0, run.teacher.appendingPathComponent(TrainingFiles.averageFolder))]
+  var ledger: RunLedger { RunLedger(run: run, log: log) }
+  var cache: EvaluationCache { EvaluationCache(run: run, ledger: ledger) }
+
+  /// (name, round, model folder) of everything the report covers whose training is done (the
+  /// teacher must be; students of rounds not trained yet are left out).
+  func models() throws -> [(String, Int, URL)] {
+    _ = try ledger.require(.teacher)
+    var out: [(String, Int, URL)] = [("teacher", 0, run.model(.teacher, .ema))]
     if let spec {
-      for r in 1...spec.rounds {
-        let dir = TrainingFiles(directory: run.student(round: r)).model(spec.evaluate)
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent(ModelFolder.weightsFile).path) {
-          out.append(("round \(r)", r, dir))
-        }
+      for r in 1...spec.rounds where ledger.manifest(.student(round: r)) != nil {
+        out.append(("round \(r)", r, run.model(.student(round: r), spec.evaluate)))
       }
     }
     return out
   }
 
+  static func phase(round: Int) -> RunPhase { round == 0 ? .teacher : .student(round: round) }
+
   func measure() throws -> QualityMeasure {
     if dataset.attributes.kind == .synthetic { return .markov(try dataset.markovSource()) }
-    let evaluatorDir = run.evaluator.appendingPathComponent(TrainingFiles.averageFolder)
-    if FileManager.default.fileExists(atPath: evaluatorDir.appendingPathComponent(ModelFolder.weightsFile).path) {
+    let evaluatorDir = run.model(.evaluator, .ema)
+    if ledger.manifest(.evaluator) != nil {
+      _ = try ledger.require(.evaluator)
       let ar = try ModelFolder.load(evaluatorDir).requireAutoregressive("the run's evaluator")
       return .evaluator(ar, eos: dataset.attributes.eosId)
     }
@@ -90,12 +99,11 @@ public struct RunReport {
   public func write(timings: [Distillation.RoundTiming]) throws -> Document {
     let measure = try measure()
     let metric = measure.metricName
-    let evalDir = run.root.appendingPathComponent("eval")
-    try FileManager.default.createDirectory(at: evalDir, withIntermediateDirectories: true)
+    let measureIdentity = try cache.measure(measure)
     let e = recipe.eval
     let evaluation = SampleEvaluation(measure: measure, samples: e.samples, batch: e.batch, bos: dataset.attributes.bosId)
-    let seed = recipe.seed(for: "evaluation")
-    let models = models()
+    let seed = evaluationSeed ?? recipe.seed(for: "evaluation")
+    let models = try models()
     func usable(_ steps: Int, _ variant: SamplerVariant) -> Bool { dataset.length % steps == 0 || variant.schedule == .nonUniform }
     // What to evaluate: (model index, steps, variant), without repeats.
     var plan: [(model: Int, steps: Int, variant: SamplerVariant)] = []
@@ -117,27 +125,30 @@ public struct RunReport {
     var rows: [EvaluationRow] = []
     var entries: [ModelEntry] = []
     var loaded: [Int: Denoiser] = [:]
+    var identities: [Int: [String: String]] = [:]
     for (m, (name, round, dir)) in models.enumerated() {
+      // The weights are checked against their phase's manifest before anything is measured.
+      let identity = try cache.model(dir, phase: Self.phase(round: round))
+      identities[m] = identity
       let network = try ModelFolder.load(dir).requireDenoiser("the report")
       loaded[m] = network
       let slug = round == 0 ? "teacher" : "round-\(round)"
-      entries.append(ModelEntry(name: name, round: round, path: dir.path,
-                                valNLL: try validationNLL(network.network, cache: evalDir.appendingPathComponent("\(slug)-val.json"))))
+      let valConsumed = identity.merging(["seed": String(recipe.seed(for: "validation")), "measure": "validation " + (try ledger.identity(of: .data))]) { $1 }
+      entries.append(ModelEntry(name: name, round: round, path: dir.path, valNLL: try cache.validation(run.validationRow(slug), consumed: valConsumed) {
+        try ValidationSplit.nll(network.network, dataset, seed: recipe.seed(for: "validation"))
+      }))
     }
     for (done, item) in plan.enumerated() {
       let (name, round, _) = models[item.model]
-      let slug = (round == 0 ? "teacher" : "round-\(round)") + "-steps-\(item.steps)-"
-        + item.variant.description.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "+", with: "_")
-      let cache = evalDir.appendingPathComponent(slug + ".json")
-      if let data = try? Data(contentsOf: cache), let row = try? JSONDecoder().decode(EvaluationRow.self, from: data),
-         row.samples == e.samples, row.sampler == item.variant {
-        rows.append(row)
-      } else {
-        let row = try evaluation.evaluate(loaded[item.model]!, name: name, round: round, steps: item.steps,
-                                          variant: item.variant, seed: seed)
-        try AtomicFile.write(try JSONEncoder().encode(row), to: cache)
-        rows.append(row)
-      }
+      let slug = round == 0 ? "teacher" : "round-\(round)"
+      let consumed = identities[item.model]!
+        .merging(try EvaluationCache.settings(steps: item.steps, samples: e.samples, batch: e.batch, seed: seed, variant: item.variant)) { $1 }
+        .merging(["measure": measureIdentity, "name": name]) { $1 }
+      let isDefault = item.variant == defaultVariant(round: round)
+      rows.append(try cache.row(run.evaluationRow(slug, steps: item.steps, variant: isDefault ? nil : item.variant.description),
+                                consumed: consumed) {
+        try evaluation.evaluate(loaded[item.model]!, name: name, round: round, steps: item.steps, variant: item.variant, seed: seed)
+      })
       meter.update(done + 1, detail: "\(name), \(item.steps) steps, \(item.variant)")
     }
     let reference = try referenceEntropy(rows)
@@ -159,16 +170,6 @@ public struct RunReport {
   func referenceEntropy(_ rows: [EvaluationRow]) throws -> Double {
     for r in rows { if case .markov(let m) = r.quality { return m.sourceEntropy } }
     return try dataset.validationEntropy() ?? 0
-  }
-
-  /// Validation NLL of a model (cached): the partition / MDLM ELBO bound on held-out rows.
-  func validationNLL(_ network: Network, cache: URL) throws -> Double? {
-    if let data = try? Data(contentsOf: cache), let v = try? JSONDecoder().decode([String: Double].self, from: data) {
-      return v["val_nll"]
-    }
-    let v = try ValidationSplit.nll(network, dataset, seed: recipe.seed(for: "validation"))
-    if let v { try AtomicFile.write(try JSONEncoder().encode(["val_nll": v]), to: cache) }
-    return v
   }
 
   // MARK: - outputs

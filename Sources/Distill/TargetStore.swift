@@ -260,6 +260,7 @@ public final class TargetWriter {
     _ = try logProbs.append(batch.targets.logProbs + [Float](repeating: 0, count: pad * k))
     _ = try tails.append(batch.targets.tailLogMass + [Float](repeating: -.infinity, count: pad))
     try entries.commit(final: false)
+    FileSystemSteps.step(path + " entries")
     var starts = [Int64](repeating: 0, count: n)
     var at = Int64(firstEntry)
     for i in 0..<n { starts[i] = at; at += Int64(counts[i]) }
@@ -268,6 +269,7 @@ public final class TargetWriter {
     _ = try entryStart.append(starts)
     _ = try entryCount.append(counts)
     try rows.commit(final: final)
+    FileSystemSteps.step(path + " rows")
   }
 
   public func close() throws { try file.close() }

@@ -46,6 +46,7 @@ public enum AtomicFile {
   /// Renames a finished temporary file over `url`.
   public static func commit(_ tmp: URL, to url: URL) throws {
     guard rename(tmp.path, url.path) == 0 else { throw FileError(path: url.path, operation: "replace", code: errno) }
+    FileSystemSteps.step(url.path)
   }
 
   /// Removes the temporaries of processes that no longer run, in `folder` (not recursively).

@@ -28,7 +28,7 @@ public final class SafeTensorsStreamWriter {
     let header = try Self.header(layout, metadata: SafeTensors.metadata(metadata, checksum: checksum ? 0 : nil))
     checksumOffset = checksum ? SafeTensors.checksumValueOffset(in: header) : nil
     precondition(checksumOffset != nil || !checksum, "SafeTensorsStreamWriter: no checksum entry in the header")
-    temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
+    temporary = AtomicFile.temporaryURL(for: url)
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
       throw SafeTensorsError(file: temporary.path, reason: .io("cannot create the file (is the folder writable?)"))
     }

@@ -23,10 +23,10 @@ public enum SafeTensors {
                            checksum: Bool = true, to url: URL) throws {
     let header = try encodeHeader(tensors, metadata: Self.metadata(metadata, checksum: checksum ? Self.checksum(tensors) : nil),
                                   file: url.path)
-    let directory = url.deletingLastPathComponent().path
-    let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(UUID().uuidString)"
+    // Named as AtomicFile names temporaries, so that a later run removes those of a killed writer.
+    let temporary = AtomicFile.temporaryURL(for: url).path
     func fail(_ what: String) -> SafeTensorsError {
-      SafeTensorsError(file: url.path, reason: .io("\(what): \(String(cString: strerror(errno)))"))
+      SafeTensorsError(file: url.path, reason: .io("\(what): \(FileError.describe(errno))"))
     }
     let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
     guard fd >= 0 else { throw fail("cannot create temporary file \(temporary)") }
@@ -55,6 +55,7 @@ public enum SafeTensors {
     guard close(fd) == 0 else { throw fail("closing \(temporary) failed") }
     guard rename(temporary, url.path) == 0 else { throw fail("renaming \(temporary) to \(url.path) failed") }
     renamed = true
+    FileSystemSteps.step(url.path)
   }
 
   /// The complete file image in memory (header and data).

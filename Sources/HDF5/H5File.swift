@@ -67,6 +67,7 @@ public final class H5File: H5Container, @unchecked Sendable {
       let flags = mode == .truncate ? pgm_h5f_acc_trunc() : pgm_h5f_acc_excl()
       let id = try context.checkID(H5Fcreate(path, flags, pgm_h5p_default(), fapl.id),
                                    "cannot create the file")
+      closeOnExec(id)
       return H5File(path: path, id: id, writable: true)
     }
   }
@@ -97,6 +98,19 @@ public final class H5File: H5Container, @unchecked Sendable {
         throw context.error("the file is truncated, corrupted or locked", kind: .unreadableFile,
                             readStack: true)
       }
+      if mode == .readWrite {
+        // A writer killed inside a flush can leave the superblock's end of allocated space (EOA)
+        // behind the blocks the flush already wrote and indexed (HDF5 writes raw chunks and index
+        // nodes before the superblock). Dropping those uncommitted chunks then hands space past
+        // the EOA to the free-space manager, and the next chunk allocated there fails to flush
+        // ("H5FD_write: addr overflow, addr = …, eoa = …", seen in CrashResumeTests). Raising the
+        // EOA to the end of the file first keeps every such block inside the allocated space.
+        if H5Fincrement_filesize(id, 0) < 0 {
+          H5Fclose(id)
+          throw context.error("cannot extend the file's allocated space to its size", kind: .library, readStack: true)
+        }
+      }
+      closeOnExec(id)
       return H5File(path: path, id: id, writable: mode == .readWrite)
     }
   }
@@ -193,10 +207,29 @@ public final class H5File: H5Container, @unchecked Sendable {
   }
 
   /// File access properties: closing the file closes every object in it, so `close()` is final.
+  /// Marks the file's descriptor close-on-exec. HDF5 opens it without O_CLOEXEC and holds an
+  /// flock on it (shared for reading, exclusive for writing): a child process started while the
+  /// file is open would inherit the descriptor and keep the lock after this process closed the
+  /// file, and this process's next open of the file would fail with "unable to lock file".
+  private static func closeOnExec(_ id: hid_t) {
+    var raw: UnsafeMutableRawPointer?
+    guard H5Fget_vfd_handle(id, pgm_h5p_default(), &raw) >= 0, let raw else { return }
+    let descriptor = raw.assumingMemoryBound(to: Int32.self).pointee  // the sec2 driver's `int fd`
+    let flags = fcntl(descriptor, F_GETFD)
+    if flags >= 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
+  }
+
   private static func fileAccessProperties(_ context: H5Context) throws -> H5Temporary {
     let fapl = H5Temporary(try context.checkID(H5Pcreate(pgm_h5p_file_access()),
                                                "cannot create file access properties"), H5Pclose)
     try context.check(H5Pset_fclose_degree(fapl.id, H5F_CLOSE_STRONG), "cannot set close degree")
+    // No HDF5 file locks (flock on every open file). Who may write is decided above this layer:
+    // a run folder admits one process (Distill's RunLock) and every other file is written under a
+    // temporary name and renamed into place. HDF5's own locks only added failures: "unable to
+    // lock file" for a run whose targets someone was reading with h5py, and, since the lock
+    // belongs to the open file description, for any open after a child process inherited the
+    // descriptor (a test spawning children while another test had an HDF5 file open).
+    try context.check(H5Pset_file_locking(fapl.id, false, true), "cannot turn file locking off")
     return fapl
   }
 }

@@ -79,7 +79,12 @@ extension H5Container {
   public func requireGroup(_ path: String) throws -> H5Group {
     try H5Library.serialized {  // atomic: another thread cannot create it in between
       if try contains(path) { return try openGroup(path) }
-      return try createGroup(path)
+      do { return try createGroup(path) } catch let error as H5Error where error.kind == .alreadyExists {
+        // The link is there but its object cannot be read: a writer was killed while it created it.
+        throw H5Error(kind: .unreadableFile, operation: "open group", path: file.path, object: path,
+                      message: "the group is listed but cannot be read (a writer was killed while creating it); "
+                        + "remove the file and write it again", stack: error.stack)
+      }
     }
   }
 

@@ -50,12 +50,15 @@ public struct AdamWSettings: Codable, Equatable, Sendable {
     minRatio = try c.decodeIfPresent(Float.self, forKey: .minRatio) ?? 0.1
   }
 
-  /// Learning rate at optimizer step `step` (1-based): linear warm-up (PyTorch's LambdaLR with
-  /// min(1, step/warmup) evaluated before the step), then constant or cosine-decayed.
+  /// Learning rate of the `step`-th optimizer update (1-based), as PyTorch's LambdaLR gives it:
+  /// the scheduler's counter is 0 at the first `optimizer.step()` and is advanced after each, so
+  /// update k uses lambda(k − 1) — linear warm-up lr·(k − 1)/warmup (the first update has lr 0, as
+  /// the reference's `get_constant_schedule_with_warmup`), then constant or cosine-decayed.
   public func learningRate(at step: Int) -> Float {
-    if warmupSteps > 0 && step < warmupSteps { return learningRate * Float(step) / Float(warmupSteps) }
+    let counter = max(step - 1, 0)
+    if warmupSteps > 0 && counter < warmupSteps { return learningRate * Float(counter) / Float(warmupSteps) }
     guard schedule == .cosine, decaySteps > 0 else { return learningRate }
-    let progress = min(1, Float(step - warmupSteps) / Float(decaySteps))
+    let progress = min(1, Float(counter - warmupSteps) / Float(decaySteps))
     return learningRate * (minRatio + (1 - minRatio) * 0.5 * (1 + cosf(Float.pi * progress)))
   }
 }

@@ -1,4 +1,5 @@
 import Checkpoints
+import Formats
 import Engine
 import Foundation
 import Networks
@@ -164,7 +165,16 @@ public final class Trainer {
     var validationNLL: Double?
     let share = Double(mine(Array(0..<b)).count) / Double(b)
 
+    var savedStep = state.step
     while state.step < settings.steps {
+      if Interruption.requested != nil {
+        // A safe point: keep every finished step, then stop.
+        if state.step > savedStep {
+          try files.saveCheckpoint(state: state, network: network, average: average, optimizer: core.optimizer, settings: settings,
+                                   taskState: core.task.state)
+        }
+        try Interruption.check()
+      }
       beforeStep?(state.step + 1)
       var batches: [[Int]] = [], upcoming: [[Int]] = []
       for _ in 0..<settings.accumulation {
@@ -199,6 +209,7 @@ public final class Trainer {
       if state.step % settings.checkpointEvery == 0 || state.step == settings.steps {
         try files.saveCheckpoint(state: state, network: network, average: average, optimizer: core.optimizer,
                                  settings: settings, taskState: core.task.state)
+        savedStep = state.step
       }
       if settings.evalEvery > 0 && state.step % settings.evalEvery == 0 && state.step < settings.steps {
         validationNLL = try evaluate()

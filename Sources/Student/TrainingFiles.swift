@@ -62,6 +62,7 @@ public final class TrainingFiles {
       try handle.seekToEnd()
       try handle.write(contentsOf: data)
     }
+    FileSystemSteps.step(metrics.path)
   }
 
   /// Keeps the metric lines of steps ≤ `step` (a resumed run rewrites what came after).

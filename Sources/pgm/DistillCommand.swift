@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distill
 import Foundation
+import Formats
 
 struct DistillCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -15,6 +16,7 @@ struct DistillCommand: ParsableCommand {
   @OptionGroup var options: RecipeOptions
 
   func run() throws {
+    Interruption.install()
     try reportingErrors {
       let (recipe, run) = try options.load()
       let summary = try MainJob.run(recipe, folder: run, log: Output.progress)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distill
 import Foundation
+import Formats
 import Teacher
 
 struct EvalCommand: ParsableCommand {
@@ -77,13 +78,19 @@ struct EvalCommand: ParsableCommand {
   func run() throws {
     try reportingErrors {
       if let recipe {
-        var r = try Recipe.load(URL(fileURLWithPath: recipe))
-        if seed != 0 { r.seed = seed }
+        let r = try Recipe.load(URL(fileURLWithPath: recipe))
         let run = RunFolder(recipe: r, out: out)
-        let dataset = try DataPreparation.prepare(r, run: run, log: Output.progress)
-        let report = RunReport(recipe: r, run: run, dataset: dataset, log: Output.progress)
-        let doc = try report.write(timings: Distillation.recordedTimings(run: run, rounds: r.distill?.rounds ?? 0))
-        print(json ? try Output.json(doc) : report.markdown(doc))
+        try RunPreflight.check(r, run: run, needsDistill: false)
+        Interruption.install()
+        try RunSession.exclusive(run, log: Output.progress) {
+          // The recipe may change its `eval` section (steps, samples, sampler), nothing that made the run.
+          try MainJob.checkRecipe(r, matches: run, exceptEval: true)
+          let dataset = try DataPreparation.prepare(r, run: run, log: Output.progress)
+          var report = RunReport(recipe: r, run: run, dataset: dataset, log: Output.progress)
+          if seed != 0 { report.evaluationSeed = seed }
+          let doc = try report.write(timings: Distillation.recordedTimings(run: run, rounds: r.distill?.rounds ?? 0))
+          print(json ? try Output.json(doc) : report.markdown(doc))
+        }
         return
       }
       guard let model else { return }

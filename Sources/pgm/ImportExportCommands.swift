@@ -92,8 +92,10 @@ struct ExportCommand: ParsableCommand {
         let run = RunFolder(root: URL(fileURLWithPath: model))
         let recipe = try? JSONDecoder().decode(Recipe.self, from: Data(contentsOf: run.recipeCopy))
         let report = try? JSONDecoder().decode(RunReport.Document.self, from: Data(contentsOf: run.reportJSON))
-        let out = try MainJob.exportStudent(round: round, run: run, report: report, recipe: recipe, to: URL(fileURLWithPath: self.out),
-                                            log: Output.progress)
+        let out = try RunSession.exclusive(run) {
+          try MainJob.exportStudent(round: round, run: run, report: report, recipe: recipe, to: URL(fileURLWithPath: self.out),
+                                    log: Output.progress)
+        }
         print("exported the round-\(round) student of \(run.root.path) to \(out.path)" + (report == nil ? " (no report.json yet: the card has no trade-off rows)" : ""))
       }
       return

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Formats
 
 /// Printing helpers shared by the commands.
 enum Output {
@@ -30,8 +31,29 @@ struct CommandFailure: Error, CustomStringConvertible {
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
   do { return try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch let e as ValidationError {
     throw e
+  } catch let e as Interrupted {
+    Output.error(e.description)
+    throw ExitCode(e.exitCode)
   } catch {
-    Output.error(String(describing: error))
+    Output.error(describeError(error))
     throw ExitCode.failure
   }
+}
+
+/// One line for any error: ours describe themselves; Foundation's file errors (a read-only folder,
+/// a missing folder, a full disk) become "cannot <do> <path>: <cause>" instead of an NSError dump.
+func describeError(_ error: Error) -> String {
+  let text = String(describing: error)
+  if !text.contains("Error Domain=") { return text }
+  let ns = error as NSError
+  let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+  var code: Int32?
+  if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+    code = Int32(underlying.code)
+  } else if ns.domain == NSPOSIXErrorDomain {
+    code = Int32(ns.code)
+  }
+  let cause = code.map { FileError.describe($0) } ?? ns.localizedDescription
+  if let path { return "cannot access \(path): \(cause)" }
+  return cause
 }

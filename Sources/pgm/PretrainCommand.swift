@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distill
 import Foundation
+import Formats
 
 /// Loads a recipe and applies the command-line overrides every run command shares.
 struct RecipeOptions: ParsableArguments {
@@ -36,16 +37,21 @@ struct PretrainCommand: ParsableCommand {
   var only: PretrainPart?
 
   func run() throws {
+    Interruption.install()
     try reportingErrors {
       let (recipe, run) = try options.load()
-      try run.create()
+      try RunPreflight.check(recipe, run: run, needsDistill: false)
+      try RunSession.exclusive(run, log: Output.progress) {
+      try MainJob.checkRecipe(recipe, matches: run, exceptEval: true)
       let dataset = try DataPreparation.prepare(recipe, run: run, log: Output.progress)
+      try RunPreflight.check(recipe, run: run, dataset: dataset)
       if only == nil || only == .teacher {
         let r = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: Output.progress)
-        print("teacher: \(r.model)" + (r.summary.validationNLL.map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+        print("teacher: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
       }
       if only == nil || only == .evaluator, let r = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: Output.progress) {
-        print("evaluator: \(r.model)" + (r.summary.validationNLL.map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+        print("evaluator: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+      }
       }
     }
   }

@@ -6,6 +6,7 @@ import Foundation
 import Networks
 import Teacher
 import Tokenizers
+import Distill
 
 /// `pgm sample --model DIR --steps S --count N …`: samples from a model folder.
 struct SampleCommand: ParsableCommand {
@@ -75,6 +76,16 @@ struct SampleCommand: ParsableCommand {
       let dir = URL(fileURLWithPath: model)
       let network = try ModelFolder.load(dir, weights: weights.map { URL(fileURLWithPath: $0) }).requireDenoiser("pgm sample")
       let config = network.config
+      try ResourceEstimate.require(memory: [("sampling --count \(count) sequences of \(config.length) tokens at --batch \(batch)",
+                                             ResourceEstimate.samplingBytes(config, count: count, batch: batch))],
+                                   disk: [], at: dir)
+      if let idsOut {
+        let folder = URL(fileURLWithPath: idsOut).deletingLastPathComponent()
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDir), isDir.boolValue else {
+          throw FileError(path: idsOut, operation: "write --ids-out to", cause: "the folder \(folder.path) does not exist")
+        }
+      }
       let tokenizer = try Self.tokenizer(in: dir, for: config)
       // An export records its BOS in config.json (tokenizer.bos_token_id).
       let exported = try? ExportedFacts.read(dir.appendingPathComponent(ModelFolder.configFile))

@@ -93,6 +93,9 @@ struct TokenizeCommand: ParsableCommand {
       guard let ids = try? JSONDecoder().decode([Int32].self, from: input) else {
         throw TokenizerError.invalidArgument("--decode expects a JSON array of integer ids on standard input")
       }
+      if let bad = ids.firstIndex(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {
+        throw TokenizerError.invalidArgument("--decode: id \(ids[bad]) (position \(bad)) is outside the tokenizer's \(tokenizer.vocabularySize) tokens (0…\(tokenizer.vocabularySize - 1))")
+      }
       FileHandle.standardOutput.write(Data(tokenizer.decode(ids).utf8))
       return
     }

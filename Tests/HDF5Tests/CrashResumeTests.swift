@@ -115,7 +115,9 @@ private enum CrashData {
       environment[progressFileVariable] = progress
       child.environment = environment
       child.standardOutput = FileHandle.nullDevice
-      child.standardError = FileHandle.nullDevice
+      let errors = directory.path("writer-\(round).err")
+      _ = FileManager.default.createFile(atPath: errors, contents: nil)
+      child.standardError = FileHandle(forWritingAtPath: errors)
       try child.run()
 
       // Mostly wait for a commit in this round, then kill at a random moment; every fourth round
@@ -131,7 +133,8 @@ private enum CrashData {
         {
           usleep(2_000)
         }
-        #expect(child.isRunning, "the writer exited early in round \(round)")
+        let writerErrors = String((try? String(contentsOfFile: errors, encoding: .utf8))?.suffix(1500) ?? "")
+        #expect(child.isRunning, "the writer exited early in round \(round): \(writerErrors)")
         usleep(UInt32.random(in: 5_000...150_000))
       }
       kill(child.processIdentifier, SIGKILL)
