@@ -30,7 +30,7 @@ public struct ExportContext: Sendable {
   public struct DataFacts: Sendable, Equatable {
     /// "synthetic" or "text".
     public var kind: String
-    /// The token dataset as the run recorded it (absolute path), nil when unknown.
+    /// The token dataset as the run recorded it (absolute, or relative to an export inside the run), nil when unknown.
     public var path: String?
 
     public init(kind: String, path: String? = nil) { self.kind = kind; self.path = path }
@@ -115,6 +115,19 @@ public struct ExportContext: Sendable {
   func resolvedTokens(_ config: ModelConfig) -> Tokens {
     tokens ?? Tokens(bosId: Int32(config.maskIndex - 1),
                      bosSource: "assumed: the id below the mask (pgm sample's default); neither the data nor a tokenizer was available at export")
+  }
+
+  /// Paths into the run folder the export is written inside become relative to the export folder
+  /// (as the run's own model folders record them), so that the run folder can be moved whole and
+  /// two runs of one recipe export the same bytes. Exports written elsewhere keep absolute paths.
+  public mutating func relativiseRunPaths(exportFolder: URL) {
+    guard let run = provenance?.run else { return }
+    let root = URL(fileURLWithPath: run).standardizedFileURL
+    guard exportFolder.standardizedFileURL.path.hasPrefix(root.path + "/") else { return }
+    provenance = provenance?.relative(to: exportFolder, within: root)
+    if let path = data?.path {
+      data?.path = ModelProvenance(dataset: path).relative(to: exportFolder, within: root).dataset
+    }
   }
 
   /// What a model folder says about itself: `provenance.json`, tokenizer files, a Markov source

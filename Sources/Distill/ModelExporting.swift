@@ -16,7 +16,8 @@ public enum ModelExporting {
   @discardableResult
   public static func export(modelFolder source: URL, to destination: URL, card: ModelCard = ModelCard(),
                             recipe: Recipe? = nil, round: Int? = nil, log: (String) -> Void = { _ in }) throws -> ExportSummary {
-    let context = try context(modelFolder: source, recipe: recipe, round: round, log: log)
+    var context = try context(modelFolder: source, recipe: recipe, round: round, log: log)
+    context.relativiseRunPaths(exportFolder: destination)
     return try ModelExport.write(modelFolder: source, to: destination, card: card, context: context)
   }
 
