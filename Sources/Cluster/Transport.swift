@@ -63,6 +63,13 @@ enum Transport {
 
   static func barrier() { check(MPI_Barrier(pgm_mpi_comm_world()), "MPI_Barrier") }
 
+  /// Starts a barrier and returns at once (MPI_Ibarrier); `test` tells when every rank entered it.
+  static func startBarrier() -> [MPI_Request?] {
+    var request: MPI_Request? = pgm_mpi_request_null()
+    check(MPI_Ibarrier(pgm_mpi_comm_world(), &request), "MPI_Ibarrier")
+    return [request]
+  }
+
   /// In-place sum over every rank of `count` elements at `base`.
   static func allreduceSum(_ base: UnsafeMutableRawPointer, count: Int, _ kind: Kind, stride: Int) {
     forEachChunk(count) { offset, n in
