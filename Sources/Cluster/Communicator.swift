@@ -42,6 +42,11 @@ public struct Communicator: Sendable {
     environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil
   }
 
+  /// The ranks of this job on this machine (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE; 1 otherwise).
+  public static func ranksOnThisMachine(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+    max(1, Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1)
+  }
+
   /// Initialises MPI when launched by `mpirun` (MPI_Init_thread, funneled), otherwise nothing.
   /// Idempotent; call it first on the main thread.
   @discardableResult
