@@ -69,9 +69,10 @@ let package = Package(
     // The processes of an `mpirun` job and the collectives between them (one process: rank 0 of 1,
     // no MPI call). The only place calling MPI.
     .target(name: "Cluster", dependencies: ["CMPI"]),
-    // Rounds, target stores, evaluation and the trade-off report.
+    // Rounds, target stores, evaluation and the trade-off report; under mpirun, the division of
+    // the work between ranks (sharded targets, data-parallel training, rank 0 the only writer).
     .target(name: "Distill", dependencies: ["Teacher", "Student", "MaskedDiffusion", "Formats", "Corpus", "Tokenizers", "Checkpoints", "HDF5",
-                                           "Networks", "Engine",
+                                           "Networks", "Engine", "Cluster",
                                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kernels),
     // The command line only: parse, call one function, print.
@@ -93,7 +94,8 @@ let package = Package(
     .testTarget(name: "StudentTests", dependencies: ["MaskedDiffusion", "Student", "Teacher", "Networks", "Engine", "Checkpoints", "TestSupport"],
                 swiftSettings: kernels),
     .testTarget(name: "DistillTests", dependencies: ["MaskedDiffusion", "Distill", "Teacher", "Student", "Corpus", "Checkpoints", "HDF5",
-                                                   "Networks", "Engine", "Formats", "Tokenizers", "TestSupport"], swiftSettings: kernels),
+                                                   "Networks", "Engine", "Formats", "Tokenizers", "Cluster", "TestSupport"],
+                swiftSettings: kernels),
     .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
     .testTarget(name: "NetworksTests", dependencies: ["MaskedDiffusion", "Networks", "Checkpoints", "Formats", "Parity", "Student", "TestSupport"],
                 swiftSettings: kernels),

@@ -42,6 +42,11 @@ public struct Communicator: Sendable {
     environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil
   }
 
+  /// The ranks of this job on this machine (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE; 1 otherwise).
+  public static func ranksOnThisMachine(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+    max(1, Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1)
+  }
+
   /// Initialises MPI when launched by `mpirun` (MPI_Init_thread, funneled), otherwise nothing.
   /// Idempotent; call it first on the main thread.
   @discardableResult
@@ -81,6 +86,15 @@ public struct Communicator: Sendable {
   /// Returns once every rank has called it.
   public func barrier() {
     if distributed { Transport.barrier() }
+  }
+
+  /// A barrier that sleeps while it waits (`poll` seconds between checks) instead of spinning like
+  /// MPI's blocking calls: for ranks that wait while rank 0 works alone (data preparation,
+  /// evaluation, the report), so that they leave it the cores.
+  public func waitForAll(poll: Double = 0.002) {
+    guard distributed else { return }
+    var requests = Transport.startBarrier()
+    while !Transport.test(&requests) { usleep(useconds_t(poll * 1e6)) }
   }
 
   // MARK: Sum-allreduce
@@ -184,6 +198,18 @@ public struct Communicator: Sendable {
       start += n
     }
     return parts
+  }
+
+  /// Every rank's array of scalars (lengths may differ), in rank order, bit-exact.
+  public func allgather<T: ClusterScalar>(scalars values: [T]) -> [[T]] {
+    guard distributed else { return [values] }
+    let bytes = values.withUnsafeBytes { Array($0) }
+    return allgather(bytes: bytes).map { part in
+      [T](unsafeUninitializedCapacity: part.count / MemoryLayout<T>.stride) { buffer, count in
+        part.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
+        count = part.count / MemoryLayout<T>.stride
+      }
+    }
   }
 
   /// Every rank's value (sent as JSON), in rank order.

@@ -42,6 +42,11 @@ enum Transport {
 
   /// MPI_Init_thread (funneled: only this thread calls MPI) and the process's place in the job.
   static func initialize() -> (rank: Int, size: Int) {
+    // A rank waiting in a collective yields its core instead of spinning on it: ranks share cores
+    // with each other (--oversubscribe) or with other jobs, and a spinning rank steals the time of
+    // the one being waited for (measured: student training 2.2× faster on two shared cores). Set
+    // OMPI_MCA_mpi_yield_when_idle=0 to spin on dedicated cores.
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0)
     var provided: Int32 = 0
     check(MPI_Init_thread(nil, nil, pgm_mpi_thread_funneled(), &provided), "MPI_Init_thread")
     if provided < pgm_mpi_thread_funneled() {
@@ -62,6 +67,13 @@ enum Transport {
   }
 
   static func barrier() { check(MPI_Barrier(pgm_mpi_comm_world()), "MPI_Barrier") }
+
+  /// Starts a barrier and returns at once (MPI_Ibarrier); `test` tells when every rank entered it.
+  static func startBarrier() -> [MPI_Request?] {
+    var request: MPI_Request? = pgm_mpi_request_null()
+    check(MPI_Ibarrier(pgm_mpi_comm_world(), &request), "MPI_Ibarrier")
+    return [request]
+  }
 
   /// In-place sum over every rank of `count` elements at `base`.
   static func allreduceSum(_ base: UnsafeMutableRawPointer, count: Int, _ kind: Kind, stride: Int) {

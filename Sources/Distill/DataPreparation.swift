@@ -63,6 +63,17 @@ public enum DataPreparation {
   }
 }
 
+extension DataPreparation {
+  /// Opens the dataset rank 0 prepared (the other ranks of an mpirun job, after the data phase).
+  public static func open(_ recipe: Recipe, run: RunFolder) throws -> TokenDataset {
+    switch recipe.data {
+    case .path(let p): return try TokenDataset(path: p)
+    case .synthetic(let s): return try TokenDataset(path: run.data.path, expectedLength: s.length)
+    case .text(let t): return try TokenDataset(path: run.data.path, expectedLength: t.length)
+    }
+  }
+}
+
 /// A split of a token dataset as the trainer's batch source.
 public final class DatasetSplitSource: BatchSource {
   let dataset: TokenDataset

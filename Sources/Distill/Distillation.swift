@@ -1,5 +1,6 @@
 import Formats
 import Checkpoints
+import Cluster
 import Corpus
 import Engine
 import Foundation
@@ -19,6 +20,8 @@ public struct Distillation {
   public let run: RunFolder
   public let dataset: TokenDataset
   public var log: (String) -> Void
+  /// The ranks of an mpirun job: targets are sharded, training is data-parallel, rank 0 writes.
+  public var world: Communicator = .single
 
   public init(recipe: Recipe, run: RunFolder, dataset: TokenDataset, log: @escaping (String) -> Void) throws {
     guard let spec = recipe.distill else { throw RecipeError.invalid(recipe.name, "has no 'distill' section") }
@@ -68,7 +71,8 @@ public struct Distillation {
       let t1 = Clock.now()
       try trainStudent(round: r)
       let t2 = Clock.now()
-      timings.append(try recordTiming(RoundTiming(round: r, steps: steps, targetSeconds: t1 - t0, trainingSeconds: t2 - t1)))
+      let timing = RoundTiming(round: r, steps: steps, targetSeconds: t1 - t0, trainingSeconds: t2 - t1)
+      timings.append(try world.rootOnly { try recordTiming(timing) })
     }
     return timings
   }
@@ -120,12 +124,13 @@ public struct Distillation {
     let teacherDir = teacherFolder(round: r)
     let weights = teacherDir.appendingPathComponent(ModelFolder.weightsFile)
     // The teacher's weights as its phase recorded them (verified), never a file changed since.
-    let sha = try ledger.recordedDigest(weights, of: teacherPhase(round: r))
+    let sha = try world.rootOnly { try ledger.recordedDigest(weights, of: teacherPhase(round: r)) }
     let config = try ModelFolder.readConfig(teacherDir.appendingPathComponent(ModelFolder.configFile))
     let h = header(round: r, teacherSHA: sha, vocabSize: config.vocabSize, maskId: config.maskIndex)
-    let consumed = ["header": FileDigest.sha256(of: "\(h)"), "phase:teacher": try ledger.identity(of: teacherPhase(round: r)),
-                    "phase:data": try ledger.identity(of: .data)]
-    try ledger.ensure(.targets(round: r), consumed: consumed) {
+    try ledger.ensure(.targets(round: r), world: world, consumed: {
+      ["header": FileDigest.sha256(of: "\(h)"), "phase:teacher": try ledger.identity(of: teacherPhase(round: r)),
+       "phase:data": try ledger.identity(of: .data)]
+    }) {
       try writeTargets(round: r, header: h, teacherDir: teacherDir)
       return [run.targets(round: r)]
     }
@@ -133,16 +138,23 @@ public struct Distillation {
 
   func writeTargets(round r: Int, header h: TargetStore.Header, teacherDir: URL) throws {
     let teacher = try ModelFolder.load(teacherDir).requireDenoiser("the SDTT teacher")
-    try FileError.wrap(run.round(r).path, "create the folder") {
-      try FileManager.default.createDirectory(at: run.round(r), withIntermediateDirectories: true)
+    // Rank 0 opens (or resumes) the one targets file; every rank starts at its first uncommitted row.
+    var writer: TargetWriter?
+    defer { try? writer?.close() }
+    let start = try world.rootOnly { () -> Int in
+      try FileError.wrap(run.round(r).path, "create the folder") {
+        try FileManager.default.createDirectory(at: run.round(r), withIntermediateDirectories: true)
+      }
+      let w = try TargetWriter(path: run.targets(round: r).path, header: h)
+      writer = w
+      if w.isFinished || w.committedRows >= h.rowsPlanned {
+        log("round \(r): targets complete (\(w.committedRows) rows)")
+        return h.rowsPlanned
+      }
+      if w.committedRows > 0 { log("round \(r): resuming target generation at row \(w.committedRows)") }
+      return w.committedRows
     }
-    let writer = try TargetWriter(path: run.targets(round: r).path, header: h)
-    defer { try? writer.close() }
-    if writer.isFinished || writer.committedRows >= h.rowsPlanned {
-      log("round \(r): targets complete (\(writer.committedRows) rows)")
-      return
-    }
-    if writer.committedRows > 0 { log("round \(r): resuming target generation at row \(writer.committedRows)") }
+    if start >= h.rowsPlanned { return }
     var settings = TeacherSettings(steps: spec.k, dt: h.dt, spacing: spec.spacing, normalization: spec.normalization,
                                    topK: spec.topK)
     settings.targetTimes = spec.times
@@ -151,23 +163,16 @@ public struct Distillation {
     // Clean rows: a seeded permutation of the training split, repeated if the round needs more.
     var order = RandomStream(seed: h.seed).derive("rows")
     let perm = order.permutation(dataset.rowCount(.train))
-    let meter = ProgressMeter(label: "round \(r) targets", total: h.rowsPlanned, unit: "rows",
-                              alreadyDone: writer.committedRows, sink: log)
-    var row = writer.committedRows
+    let meter = ProgressMeter(label: "round \(r) targets", total: h.rowsPlanned, unit: "rows", alreadyDone: start, sink: log)
+    let dataset = self.dataset
     var buffer: [Int32] = []
-    while row < h.rowsPlanned {
-      let n = min(h.batchRows, h.rowsPlanned - row)
-      let rows = (row..<(row + n)).map { perm[$0 % perm.count] }
+    let generation = ShardedTargets(world: world, teacher: teacher, settings: settings, header: h,
+                                    cleanRow: { perm[$0 % perm.count] }, read: { rows in
       try dataset.read(.train, rows: rows, into: &buffer)
-      let x0 = TokenTensor(shape: [n, dataset.length], values: Array(buffer.prefix(n * dataset.length)))
-      // Each batch's randomness depends only on its index: a resumed run regenerates identical rows.
-      var rng = RandomStream(seed: h.seed).derive("batch-\(row / h.batchRows)")
-      let batch = TeacherTargets.generate(teacher: teacher, clean: x0, settings: settings, rng: &rng)
-      try writer.append(batch, final: row + n == h.rowsPlanned)
-      row += n
-      meter.update(row)
-      try Interruption.check()
-    }
+      return TokenTensor(shape: [rows.count, dataset.length], values: Array(buffer.prefix(rows.count * dataset.length)))
+    })
+    try generation.run(from: start, append: { batch, final in try writer!.append(batch, final: final) },
+                       progress: { meter.update($0) })
   }
 
   // MARK: student
@@ -176,12 +181,17 @@ public struct Distillation {
     var settings = spec.student
     settings.seed = recipe.seed(for: "student")
     settings.steps = spec.student.steps * r
-    var consumed = ["recipe.distill": try FileDigest.sha256(json: spec), "settings": try FileDigest.sha256(json: settings),
-                    "phase:targets": try ledger.identity(of: .targets(round: r)), "phase:data": try ledger.identity(of: .data),
-                    "phase:teacher": try ledger.identity(of: teacherPhase(round: r))]
-    if r > 1 { consumed["phase:previous"] = try ledger.identity(of: .student(round: r - 1)) }
+    let consumed = ["recipe.distill": try FileDigest.sha256(json: spec), "settings": try FileDigest.sha256(json: settings)]
+    let identities = { () throws -> [String: String] in
+      var consumed = consumed
+      consumed["phase:targets"] = try ledger.identity(of: .targets(round: r))
+      consumed["phase:data"] = try ledger.identity(of: .data)
+      consumed["phase:teacher"] = try ledger.identity(of: teacherPhase(round: r))
+      if r > 1 { consumed["phase:previous"] = try ledger.identity(of: .student(round: r - 1)) }
+      return consumed
+    }
     var trained = false
-    try ledger.ensure(.student(round: r), consumed: consumed) {
+    try ledger.ensure(.student(round: r), world: world, consumed: identities) {
       try trainStudent(round: r, settings: settings)
       trained = true
       return [run.student(round: r)]
@@ -211,9 +221,12 @@ public struct Distillation {
     // With EMA as the next teacher the student also continues from its EMA, as the reference's
     // use_ema_on_growth does (teacher and student start each round from the same weights).
     let begin: TrainingStart = previous.map { .continuing(checkpoint: $0, fromAverage: spec.nextTeacher == .ema) } ?? .fresh
-    let trainer = try Trainer(network: start, settings: settings, task: task, files: run.files(of: .student(round: r)),
-                              start: begin, label: "round \(r) student", log: log)
+    let trainer = try Trainer(network: start, settings: settings, task: task,
+                              files: TrainingFiles(directory: run.directory(of: .student(round: r)), writes: world.isRoot),
+                              start: begin, label: "round \(r) student", log: log, reducer: world.gradientReducer,
+                              slice: (world.rank, world.size))
     _ = try trainer.run()
+    guard world.isRoot else { return }
     let evaluator = run.model(.evaluator, .ema)
     for weights in WeightChoice.allCases {
       let out = trainer.files.model(weights)

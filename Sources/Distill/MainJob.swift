@@ -1,5 +1,6 @@
 import Formats
 import Checkpoints
+import Cluster
 import Corpus
 import Engine
 import Foundation
@@ -21,24 +22,43 @@ public enum MainJob {
     public var seconds: Double
   }
 
+  /// Runs the job; in an mpirun job (`world`) every rank calls it, the work of the long phases is
+  /// shared, and rank 0 alone writes the run folder, evaluates and reports: the other ranks return nil.
   public static func run(_ recipe: Recipe, folder run: RunFolder, log: @escaping (String) -> Void) throws -> Summary {
+    try self.run(recipe, folder: run, world: .single, log: log)!
+  }
+
+  public static func run(_ recipe: Recipe, folder run: RunFolder, world: Communicator,
+                         log: @escaping (String) -> Void) throws -> Summary? {
     let start = Clock.now()
+    try world.requireSame([try FileDigest.sha256(json: recipe), run.root.standardizedFileURL.path], what: "recipe, --seed or --out")
     // Everything that can be checked without the data, before the folder is touched.
-    try RunPreflight.check(recipe, run: run, needsDistill: true)
-    return try RunSession.exclusive(run, log: log) {
-      try checkRecipeCopy(recipe, run: run, write: false)
-      let dataset = try DataPreparation.prepare(recipe, run: run, log: log)
-      // Checked against the data before any training, so an impossible recipe fails at once
-      // (and leaves no recipe.json behind to block the corrected one).
-      let distillation = try Distillation(recipe: recipe, run: run, dataset: dataset, log: log)
-      try RunPreflight.check(recipe, run: run, dataset: dataset)
-      try checkRecipeCopy(recipe, run: run, write: true)
-      return try runPhases(recipe, run: run, dataset: dataset, distillation: distillation, start: start, log: log)
+    _ = try world.rootOnly { () -> Bool in try RunPreflight.check(recipe, run: run, needsDistill: true); return true }
+    return try RunSession.exclusive(run, log: log, world: world) {
+      var prepared: (TokenDataset, Distillation)?
+      _ = try world.rootOnly { () -> Bool in
+        try checkRecipeCopy(recipe, run: run, write: false)
+        let dataset = try DataPreparation.prepare(recipe, run: run, log: log)
+        // Checked against the data before any training, so an impossible recipe fails at once
+        // (and leaves no recipe.json behind to block the corrected one).
+        let distillation = try Distillation(recipe: recipe, run: run, dataset: dataset, log: log)
+        try RunPreflight.check(recipe, run: run, dataset: dataset)
+        try checkRecipeCopy(recipe, run: run, write: true)
+        prepared = (dataset, distillation)
+        return true
+      }
+      if prepared == nil {
+        let dataset = try DataPreparation.open(recipe, run: run)
+        prepared = (dataset, try Distillation(recipe: recipe, run: run, dataset: dataset, log: log))
+      }
+      var distillation = prepared!.1
+      distillation.world = world
+      return try runPhases(recipe, run: run, dataset: prepared!.0, distillation: distillation, start: start, world: world, log: log)
     }
   }
 
   static func runPhases(_ recipe: Recipe, run: RunFolder, dataset: TokenDataset, distillation: Distillation, start: Double,
-                  log: @escaping (String) -> Void) throws -> Summary {
+                        world: Communicator = .single, log: @escaping (String) -> Void) throws -> Summary? {
     // A network the reference cannot load still trains and is evaluated; the export is skipped
     // with the reason, said now and in the summary, rather than failing the run at its end.
     var exportNote: String?
@@ -48,9 +68,15 @@ public enum MainJob {
       exportNote = "\(error); the student will not be exported"
       log("warning: " + exportNote!)
     }
-    _ = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: log)
-    _ = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: log)
+    _ = try Pretraining.teacher(recipe, run: run, dataset: dataset, world: world, log: log)
+    _ = try Pretraining.evaluator(recipe, run: run, dataset: dataset, world: world, log: log)
     let timings = try distillation.distill()
+    // The report and the export are rank 0's; the other ranks wait for it without using the cores.
+    guard world.isRoot else {
+      world.waitForAll()
+      return nil
+    }
+    defer { world.waitForAll() }
     let report = RunReport(recipe: recipe, run: run, dataset: dataset, log: log)
     let doc = try report.write(timings: timings)
     let export = exportNote == nil ? try exportRun(round: distillation.spec.rounds, run: run, report: doc, recipe: recipe, log: log) : nil

@@ -1,4 +1,5 @@
 import Checkpoints
+import Cluster
 import Corpus
 import Engine
 import Foundation
@@ -15,17 +16,17 @@ public enum Pretraining {
 
   /// Trains the recipe's network into the run's teacher folder (resuming if a checkpoint is there);
   /// nothing to do when the teacher phase is done with the same inputs.
-  public static func teacher(_ recipe: Recipe, run: RunFolder, dataset: TokenDataset,
+  public static func teacher(_ recipe: Recipe, run: RunFolder, dataset: TokenDataset, world: Communicator = .single,
                              log: @escaping (String) -> Void) throws -> Result {
     let config = try recipe.model.config(vocabularySize: dataset.vocabularySize, length: dataset.length)
     var settings = recipe.pretrain
     settings.seed = recipe.seed(for: "pretrain")
     return try train(.teacher, config: config, settings: settings, initSeed: recipe.seed(for: "init"), dataset: dataset,
-                     run: run, label: "teacher", log: log)
+                     run: run, label: "teacher", world: world, log: log)
   }
 
   /// Trains the autoregressive evaluator into the run's evaluator folder.
-  public static func evaluator(_ recipe: Recipe, run: RunFolder, dataset: TokenDataset,
+  public static func evaluator(_ recipe: Recipe, run: RunFolder, dataset: TokenDataset, world: Communicator = .single,
                                log: @escaping (String) -> Void) throws -> Result? {
     guard let spec = recipe.evaluator else { return nil }
     var model = spec.model
@@ -34,32 +35,39 @@ public enum Pretraining {
     var settings = spec.pretrain
     settings.seed = recipe.seed(for: "evaluator")
     return try train(.evaluator, config: config, settings: settings, initSeed: recipe.seed(for: "evaluator-init"), dataset: dataset,
-                     run: run, label: "evaluator", log: log)
+                     run: run, label: "evaluator", world: world, log: log)
   }
 
+  /// Trains one network; in an mpirun job data-parallel over the ranks (rank 0 writes the files).
   static func train(_ part: RunFolder.Trained, config: ModelConfig, settings: TrainingSettings, initSeed: UInt64,
-                    dataset: TokenDataset, run: RunFolder, label: String, log: @escaping (String) -> Void) throws -> Result {
+                    dataset: TokenDataset, run: RunFolder, label: String, world: Communicator = .single,
+                    log: @escaping (String) -> Void) throws -> Result {
     let ledger = RunLedger(run: run, log: log)
-    let consumed = ["config": try FileDigest.sha256(json: config), "settings": try FileDigest.sha256(json: settings),
-                    "seed.init": String(initSeed), "phase:data": try ledger.identity(of: .data)]
     var summary: Trainer.Summary?
-    try ledger.ensure(part.phase, consumed: consumed) {
+    try ledger.ensure(part.phase, world: world, consumed: {
+      ["config": try FileDigest.sha256(json: config), "settings": try FileDigest.sha256(json: settings),
+       "seed.init": String(initSeed), "phase:data": try ledger.identity(of: .data)]
+    }) {
       let network = try Network(config, seed: initSeed)
       log("\(label): \(config.kind.rawValue) D=\(config.hiddenSize) heads=\(config.heads) "
           + (config.kind == .pgm ? "blocks=\(config.encoderBlocks)+\(config.decoderBlocks)" : "blocks=\(config.blocks)")
           + " V=\(config.vocabSize) L=\(config.length), \(network.parameters.elementCount) parameters; "
-          + "\(settings.steps) steps of \(settings.batchSize)×\(settings.accumulation) rows")
+          + "\(settings.steps) steps of \(settings.batchSize)×\(settings.accumulation) rows"
+          + (world.size > 1 ? " on \(world.size) ranks" : ""))
       let trainer = try Trainer(network: network, settings: settings, train: DatasetSplitSource(dataset, .train),
-                                validation: DatasetSplitSource(dataset, .validation), files: run.files(of: part),
-                                label: label, log: log)
+                                validation: DatasetSplitSource(dataset, .validation),
+                                files: TrainingFiles(directory: run.directory(of: part), writes: world.isRoot),
+                                label: label, log: log, reducer: world.gradientReducer, slice: (world.rank, world.size))
       summary = try trainer.run()
       // The tokenizer travels with the model, so that `pgm sample` can decode; the provenance lets
       // `pgm eval --model` find the data.
-      for weights in WeightChoice.allCases {
-        let dir = run.model(part, weights)
-        if let tok = dataset.tokenizerURL { try ModelFolder.copyTokenizer(tok, into: dir) }
-        try ModelProvenance(dataset: absolutePath(dataset.path), run: run.root.path,
-                            round: config.kind == .ar ? nil : 0, weights: weights).relative(to: dir, within: run.root).write(to: dir)
+      if world.isRoot {
+        for weights in WeightChoice.allCases {
+          let dir = run.model(part, weights)
+          if let tok = dataset.tokenizerURL { try ModelFolder.copyTokenizer(tok, into: dir) }
+          try ModelProvenance(dataset: absolutePath(dataset.path), run: run.root.path,
+                              round: config.kind == .ar ? nil : 0, weights: weights).relative(to: dir, within: run.root).write(to: dir)
+        }
       }
       return [run.directory(of: part)]
     }

@@ -1,11 +1,15 @@
+import Cluster
 import Formats
 import Foundation
 
 /// A command's stay in a run folder: it holds the folder's lock (one process at a time), removes
 /// the temporary files that killed runs left behind, and releases the lock when done.
 public enum RunSession {
-  /// Runs `body` holding `run`'s lock (taken again freely by the same process).
-  public static func exclusive<T>(_ run: RunFolder, log: (String) -> Void = { _ in }, _ body: () throws -> T) throws -> T {
+  /// Runs `body` holding `run`'s lock (taken again freely by the same process). In an mpirun job
+  /// rank 0 holds it for the job; the other ranks run `body` without it (they write nothing there).
+  public static func exclusive<T>(_ run: RunFolder, log: (String) -> Void = { _ in }, world: Communicator = .single,
+                                  _ body: () throws -> T) throws -> T {
+    guard world.isRoot else { return try body() }
     let (lock, fresh) = try RunLock.acquireCounted(run.root)
     defer { if fresh { lock.release() } }
     if fresh {

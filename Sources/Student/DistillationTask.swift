@@ -57,10 +57,18 @@ public final class DistillationTask: TrainingTask {
 
   public func loss(_ g: Graph, network: Network, rows: [Int], upcoming: [Int],
                    rng: inout RandomStream) throws -> Var {
+    try loss(g, network: network, part: BatchPart(global: rows, range: rows.indices), upcoming: upcoming, rng: &rng).loss
+  }
+
+  public var splitsBetweenWorkers: Bool { true }
+
+  /// The stored targets hold all the randomness, so a worker reads only its rows; the loss is the
+  /// mean over its masked positions, which are its terms.
+  public func loss(_ g: Graph, network: Network, part: BatchPart, upcoming: [Int], rng: inout RandomStream) throws -> PartLoss {
     let student = try network.requireDenoiser("distillation")
-    let batch = try fetch(rows)
+    let batch = try fetch(part.rows)
     prefetch(rows: upcoming)
-    return objective.loss(g, student: student, batch: batch)
+    return PartLoss(loss: objective.loss(g, student: student, batch: batch), terms: Double(batch.targets.rows))
   }
 }
 

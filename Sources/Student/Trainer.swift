@@ -61,6 +61,9 @@ public final class Trainer {
     guard slice.count >= 1, slice.index >= 0, slice.index < slice.count, settings.batchSize >= slice.count else {
       throw TrainingError.invalidSettings("batch_size \(settings.batchSize) cannot be split over \(slice.count) workers")
     }
+    guard slice.count == 1 || task.splitsBetweenWorkers else {
+      throw TrainingError.invalidSettings("this training task (\(type(of: task))) runs on one process only; launch it without mpirun")
+    }
     self.settings = settings
     self.files = files
     self.start = start
@@ -147,10 +150,10 @@ public final class Trainer {
     return rows
   }
 
-  /// This worker's rows of a global batch.
-  func mine(_ rows: [Int]) -> [Int] {
+  /// This worker's part of a global batch.
+  func mine(_ rows: [Int]) -> BatchPart {
     let lo = rows.count * slice.index / slice.count, hi = rows.count * (slice.index + 1) / slice.count
-    return Array(rows[lo..<hi])
+    return BatchPart(global: rows, range: lo..<hi)
   }
 
   /// Runs until `settings.steps`, resuming first if a checkpoint exists.
@@ -163,20 +166,23 @@ public final class Trainer {
     var tokensThisRun = 0
     var lastLoss: Double?
     var validationNLL: Double?
-    let share = Double(mine(Array(0..<b)).count) / Double(b)
+    // With several workers a stop request is acted on once every worker knows of it (it travels
+    // with the step's sums), so that all stop after the same step instead of one waiting forever.
+    var stopAgreed = false
 
     var savedStep = state.step
     while state.step < settings.steps {
-      if Interruption.requested != nil {
+      if slice.count == 1 ? Interruption.requested != nil : stopAgreed {
         // A safe point: keep every finished step, then stop.
         if state.step > savedStep {
           try files.saveCheckpoint(state: state, network: network, average: average, optimizer: core.optimizer, settings: settings,
                                    taskState: core.task.state)
         }
         try Interruption.check()
+        throw Interrupted(signal: SIGTERM)  // another worker's request
       }
       beforeStep?(state.step + 1)
-      var batches: [[Int]] = [], upcoming: [[Int]] = []
+      var batches: [BatchPart] = [], upcoming: [[Int]] = []
       for _ in 0..<settings.accumulation {
         let rows = nextRows(b)
         // The next batch is read in the background while this one trains (peeked: the saved data
@@ -185,14 +191,16 @@ public final class Trainer {
         let next = nextRows(b)
         (state.epoch, state.cursor) = (epoch, cursor)
         batches.append(mine(rows))
-        upcoming.append(mine(next))
+        upcoming.append(mine(next).rows)
       }
       let outcome: TrainingStep.Outcome
       do {
-        outcome = try core.run(step: state.step, batches: batches, upcoming: upcoming, share: share, rng: &state.rng)
+        outcome = try core.run(step: state.step, batches: batches, upcoming: upcoming,
+                               interrupted: Interruption.requested != nil, rng: &state.rng)
       } catch TrainingStep.Failure.nonFinite(let what) {
         throw TrainingError.nonFinite(step: state.step + 1, what: what, checkpoint: files.checkpointDescription)
       }
+      stopAgreed = outcome.stopRequested
       state.step += 1
       state.emaUpdates = core.ema.updates
       state.adamStep = core.optimizer.step

@@ -8,14 +8,30 @@ import Networks
 public enum TrainingObjective {
   /// The training loss of `network` on clean rows `x0` [B, L].
   public static func loss(_ g: Graph, network: Network, x0: TokenTensor, rng: inout RandomStream) -> LossResult {
+    loss(g, network: network, x0: x0, within: (0, x0.shape[0]), rng: &rng)
+  }
+
+  /// The same for rows `x0` that are rows `first ..< first + B` of a batch of `batch` rows split
+  /// between data-parallel workers: the noise of the whole batch is drawn (so that `rng` moves on
+  /// alike on every worker) and these rows take theirs.
+  public static func loss(_ g: Graph, network: Network, x0: TokenTensor, within: (first: Int, batch: Int),
+                          rng: inout RandomStream) -> LossResult {
+    let rows = within.first ..< within.first + x0.shape[0], l = x0.shape[1]
+    precondition(rows.upperBound <= within.batch, "rows \(rows) of a batch of \(within.batch)")
+    func noise() -> (t: [Double], moved: ArraySlice<Bool>) {
+      let t = TimeDraw.stratifiedPerRow(within.batch, rng: &rng)
+      let moved = Masking.draw(shape: [within.batch, l], times: t, rng: &rng)
+      return (Array(t[rows]), moved[(rows.lowerBound * l) ..< (rows.upperBound * l)])
+    }
     switch network {
     case .partition(let pgm):
-      let t = TimeDraw.stratifiedPerRow(x0.shape[0], rng: &rng)
-      let groups = Masking.groups(shape: x0.shape, times: t, rng: &rng)
+      let (t, moved) = noise()
+      let groups = TokenTensor(shape: x0.shape, values: moved.map { $0 ? 1 : 0 })
       return DiffusionLoss.partition(g, network: pgm, tokens: x0, groups: groups, t: t)
     case .mdlm(let dit):
-      let t = TimeDraw.stratifiedPerRow(x0.shape[0], rng: &rng)
-      let xt = Masking.mask(x0, times: t, mask: Int32(dit.config.maskIndex), rng: &rng)
+      let (t, moved) = noise()
+      var xt = x0
+      for (i, m) in moved.enumerated() where m { xt.values[i] = Int32(dit.config.maskIndex) }
       return DiffusionLoss.mdlm(g, network: dit, clean: x0, noisy: xt, t: t)
     case .autoregressive(let dit):
       return DiffusionLoss.autoregressive(g, network: dit, tokens: x0)

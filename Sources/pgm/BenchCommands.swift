@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Benchmarks (build with -c release). Figures are measured in one process against raw cblas_sgemm.",
-    subcommands: [BenchTrainCommand.self, BenchTokenizeCommand.self, BenchSampleCommand.self])
+    subcommands: [BenchTrainCommand.self, BenchTokenizeCommand.self, BenchSampleCommand.self, BenchDistillCommand.self])
 }
 
 struct BenchTrainCommand: ParsableCommand {

@@ -1,9 +1,10 @@
 import ArgumentParser
+import Cluster
 import Distill
 import Foundation
 import Formats
 
-struct DistillCommand: ParsableCommand {
+struct DistillCommand: ParsableCommand, RunsOnSeveralRanks {
   static let configuration = CommandConfiguration(
     commandName: "distill",
     abstract: "The main job: pretrain (if needed), distill R SDTT rounds, evaluate the trade-offs, export the student.",
@@ -19,7 +20,9 @@ struct DistillCommand: ParsableCommand {
     Interruption.install()
     try reportingErrors {
       let (recipe, run) = try options.load()
-      let summary = try MainJob.run(recipe, folder: run, log: Output.progress)
+      let world = Communicator.world
+      // Under mpirun every rank runs the job; rank 0 reports (the others return no summary).
+      guard let summary = try MainJob.run(recipe, folder: run, world: world, log: Output.rootProgress) else { return }
       print(summary.markdown)
       print("report:   \(summary.reportPath) (and report.json)")
       print("plot:     \(summary.plotPath)")

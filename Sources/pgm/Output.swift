@@ -15,6 +15,11 @@ enum Output {
     FileHandle.standardError.write(("pgm: " + Communicator.world.label + message + "\n").data(using: .utf8)!)
   }
 
+  /// Progress of rank 0 only (every rank of an mpirun job runs the same phases).
+  static func rootProgress(_ message: String) {
+    if Communicator.world.isRoot { progress(message) }
+  }
+
   /// Progress to standard error, so that standard output stays machine-readable.
   static func progress(_ message: String) {
     FileHandle.standardError.write((message + "\n").data(using: .utf8)!)

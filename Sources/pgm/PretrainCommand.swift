@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Distill
 import Foundation
 import Formats
@@ -21,7 +22,7 @@ struct RecipeOptions: ParsableArguments {
   }
 }
 
-struct PretrainCommand: ParsableCommand {
+struct PretrainCommand: ParsableCommand, RunsOnSeveralRanks {
   static let configuration = CommandConfiguration(
     commandName: "pretrain",
     abstract: "Train the recipe's network (and, for text recipes, its autoregressive evaluator).",
@@ -40,18 +41,24 @@ struct PretrainCommand: ParsableCommand {
     Interruption.install()
     try reportingErrors {
       let (recipe, run) = try options.load()
-      try RunPreflight.check(recipe, run: run, needsDistill: false)
-      try RunSession.exclusive(run, log: Output.progress) {
-      try MainJob.checkRecipe(recipe, matches: run, exceptEval: true)
-      let dataset = try DataPreparation.prepare(recipe, run: run, log: Output.progress)
-      try RunPreflight.check(recipe, run: run, dataset: dataset)
-      if only == nil || only == .teacher {
-        let r = try Pretraining.teacher(recipe, run: run, dataset: dataset, log: Output.progress)
-        print("teacher: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
-      }
-      if only == nil || only == .evaluator, let r = try Pretraining.evaluator(recipe, run: run, dataset: dataset, log: Output.progress) {
-        print("evaluator: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
-      }
+      // Under mpirun every rank trains its share; rank 0 alone holds the lock, writes and prints.
+      let world = Communicator.world
+      let log = Output.rootProgress
+      try Pretraining.requireSameCommand(recipe, run: run, only: only?.rawValue, world: world)
+      try Pretraining.prepareRun(recipe, run: run, world: world, log: log)
+      try RunSession.exclusive(run, log: log, world: world) {
+        let dataset = try Pretraining.prepareData(recipe, run: run, world: world, log: log)
+        if only == nil || only == .teacher {
+          let r = try Pretraining.teacher(recipe, run: run, dataset: dataset, world: world, log: log)
+          if world.isRoot {
+            print("teacher: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+          }
+        }
+        if only == nil || only == .evaluator,
+           let r = try Pretraining.evaluator(recipe, run: run, dataset: dataset, world: world, log: log), world.isRoot {
+          print("evaluator: \(r.model)" + ((r.summary?.validationNLL).map { String(format: "  (validation NLL %.4f)", $0) } ?? ""))
+        }
+        world.waitForAll()
       }
     }
   }

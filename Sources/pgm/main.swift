@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import Engine
 import Foundation
 
 /// `pgm`: partition generative models and self-distillation through time.
@@ -15,6 +16,10 @@ struct PGM: ParsableCommand {
 CPUCheck.requireVectorUnits()
 // MPI_Init only when launched by mpirun; a plain run makes no MPI call (see Sources/Cluster).
 let world = Communicator.start()
+// Ranks sharing a machine share its cores: each takes its part unless PGM_THREADS says otherwise.
+if world.size > 1 && ProcessInfo.processInfo.environment["PGM_THREADS"] == nil {
+  Parallel.setWorkers(ProcessInfo.processInfo.activeProcessorCount / Communicator.ranksOnThisMachine())
+}
 // PGM.main(), with one difference under mpirun: a failing rank ends the whole job (MPI_Abort) instead
 // of exiting alone while the others wait for it in a collective.
 do {
