@@ -10,7 +10,7 @@ import Testing
 
   /// Writes `pieces` at their offsets into a new file, leaving the gaps unwritten.
   func writeSparse(_ url: URL, _ pieces: [(offset: Int, bytes: [UInt8])]) throws {
-    FileManager.default.createFile(atPath: url.path, contents: nil)
+    try #require(FileManager.default.createFile(atPath: url.path, contents: nil), "cannot create \(url.path)")
     let handle = try FileHandle(forWritingTo: url)
     defer { try? handle.close() }
     for piece in pieces {
