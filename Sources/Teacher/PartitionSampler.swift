@@ -17,12 +17,18 @@ public struct PartitionSampler: Sampler {
 
   public func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream, options: SamplingOptions,
                        progress: ((Int) -> Void)?) throws -> SamplingRun {
+    try generate(prefixes: prefixes, steps: steps, rng: &rng, options: options, progress: progress, observe: nil)
+  }
+
+  /// `generate` that also shows every pass to `observe` (the benchmark times them).
+  func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream, options: SamplingOptions,
+                progress: ((Int) -> Void)?, observe: ((Pass) -> Void)?) throws -> SamplingRun {
     if options.schedule == .uniform && steps >= 1 && config.length % steps != 0 {
       throw SamplingError.stepsDoNotDivideLength(length: config.length, steps: steps)
     }
     return try runInBatches(prefixes: prefixes, steps: steps, rng: &rng, options: options, config: config,
                             progress: progress) { batch, streams in
-      sampleBatch(prefixes: batch, streams: &streams, steps: steps, options: options)
+      sampleBatch(prefixes: batch, streams: &streams, steps: steps, options: options, observe: observe)
     }
   }
 
