@@ -57,12 +57,14 @@ public struct PartitionSampler: Sampler {
     var packer = CleanSetPacker(prefixes: prefixes, length: l)
     let drawer = TokenDrawer(vocabularySize: v, maskIndex: config.maskIndex, topP: options.topP,
                              nucleusSeesMaskLogit: true)
+    // σ = 0 at every pass: c and the adaLN modulations are computed once for the whole batch.
+    let conditioning = network.frozenConditioning()
 
     /// One step: row r reveals the next counts[r] positions of its order (nothing when all are 0).
     func reveal(step: Int, _ counts: [Int]) {
       guard let lq = counts.max(), lq > 0 else { return }
       let packed = packer.batch(queries: { r in orders[r][revealed[r]..<(revealed[r] + counts[r])] }, width: lq)
-      let logits = network.logits(Graph(recording: false), packed: packed).value
+      let logits = network.logits(Graph(recording: false), packed: packed, conditioning: conditioning).value
       outcome.passes += 1
       outcome.flops += FlopCount.partitionInference(config, batch: b, clean: packed.tokens.shape[1], queries: lq)
       observe?(Pass(step: step, packed: packed, counts: counts, logits: logits))
