@@ -156,6 +156,31 @@ import Testing
     #expect(out[(lq * d)...].allSatisfy { $0 == 0 })
   }
 
+  /// Inference attention (own register-blocked kernels, no probabilities kept) against the path
+  /// that keeps them for backward (OpenBLAS products): odd head sizes, query counts that are not a
+  /// multiple of the 6-row tile, key counts that are not a multiple of the 16-key panel, several
+  /// query blocks, padded keys and a single key.
+  @Test(arguments: [(2, 170, 203, 3, 20), (1, 8, 1, 4, 64), (3, 13, 37, 2, 16), (1, 700, 90, 1, 6)])
+  func inferenceAttentionMatchesTheRecordedPath(_ b: Int, _ lq: Int, _ lk: Int, _ heads: Int, _ dh: Int) {
+    let d = heads * dh
+    let q = randomTensor([b, lq, d], seed: 60), kv = randomTensor([b, lk, 2 * d], seed: 61, scale: 2)
+    let qp = TokenTensor(shape: [b, lq], values: (0..<Int32(b * lq)).map { ($0 * 7) % 1000 })
+    let kp = TokenTensor(shape: [b, lk], values: (0..<Int32(b * lk)).map { ($0 * 3) % 1000 })
+    let lengths = (0..<b).map { $0 == 1 ? max(1, lk / 2) : lk }
+    for mask in [nil, AttentionMask.keyLengths(lengths, queries: lq, keys: lk)] {
+      func run(_ g: Graph) -> [Float] {
+        let qv = g.recording ? g.input(q) : g.constant(q)
+        return g.attention(q: AttentionOperand(qv), k: AttentionOperand(g.constant(kv), column: 0),
+                           v: AttentionOperand(g.constant(kv), column: d), heads: heads, width: d,
+                           queryPositions: qp, keyPositions: kp, mask: mask).value.toArray()
+      }
+      let fast = run(Graph(recording: false)), kept = run(Graph())
+      let scale = kept.map { abs($0) }.max()!
+      let worst = zip(fast, kept).map { abs($0 - $1) }.max()!
+      #expect(worst / scale < 1e-5, "[\(b), \(lq), \(lk)], \(heads) × \(dh): relative difference \(worst / scale)")
+    }
+  }
+
   @Test func segmentReductions() {
     let x = randomTensor([2, 5, 6], seed: 30)
     let seg = TokenTensor(shape: [2, 5], values: [0, 1, 1, 0, -1, 1, 1, 1, -1, 1])  // item 1: segment 0 empty
