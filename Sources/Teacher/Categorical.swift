@@ -86,6 +86,7 @@ final class TokenDrawer {
   /// filters after removing it (its reference adds −1e6 to the mask logit before anything else).
   let nucleusSeesMaskLogit: Bool
   private let row: UnsafeMutablePointer<Float>
+  /// Scratch: the nucleus-filtered row, then the draw's float probabilities.
   private let filtered: UnsafeMutablePointer<Float>
   private var nucleus: NucleusFilter
 
@@ -119,13 +120,8 @@ final class TokenDrawer {
       for i in 1..<v where row[i] > row[best] { best = i }
       return Int32(best)
     }
-    var best = -1, bestScore = -Double.infinity
-    for i in 0..<v where row[i] > -.infinity {
-      let p = Foundation.exp(Double(row[i]))
-      let score = p / (1e-10 - Foundation.log(rng.uniformDouble() + 1e-10))
-      if score > bestScore { bestScore = score; best = i }
-    }
-    return Int32(best)
+    // The reference's float64 Gumbel-max race; entries that cannot win skip exp and log (same result).
+    return Int32(GumbelMax.draw(logProbabilities: row, count: v, scratch: filtered, rng: &rng))
   }
 
   /// Leaves log p(x0) in `row`: filter, remove the mask logit, log-softmax in float32.

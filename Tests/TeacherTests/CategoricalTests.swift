@@ -18,6 +18,30 @@ import Testing
     #expect(Frequencies.worstDeviation(counts: Frequencies.counts(again, size: p.count), expected: p) < 4.5)
   }
 
+  /// The draw that skips entries which cannot win picks exactly what the direct loop picks, and
+  /// leaves the stream where the direct loop leaves it: flat, peaked and very peaked rows, −∞
+  /// entries and log-probabilities far below the float exponential's range.
+  @Test func gumbelMaxSkippingEqualsTheDirectLoop() {
+    var gen = RandomStream(seed: 21)
+    let v = 2049
+    var scratch = [Float](repeating: 0, count: v)
+    for trial in 0..<300 {
+      let spread = [0.01, 1, 4, 30, 200][trial % 5]
+      var x = (0..<v).map { _ in Float(gen.normal() * spread) }
+      if trial % 3 == 0 { for i in stride(from: trial % 7, to: v, by: 5) { x[i] = -.infinity } }
+      let m = Double(x.max()!)
+      let lse = Float(m + log(x.reduce(0.0) { $0 + exp(Double($1) - m) }))
+      x = x.map { $0 - lse }
+      var a = RandomStream(seed: UInt64(trial)), b = a
+      let fast = x.withUnsafeBufferPointer { xp in
+        scratch.withUnsafeMutableBufferPointer { GumbelMax.draw(logProbabilities: xp.baseAddress!, count: v, scratch: $0.baseAddress!, rng: &a) }
+      }
+      let direct = x.withUnsafeBufferPointer { GumbelMax.drawDirectly(logProbabilities: $0.baseAddress!, count: v, rng: &b) }
+      #expect(fast == direct, "trial \(trial)")
+      #expect(a == b, "the stream advances by one uniform per finite entry")
+    }
+  }
+
   @Test func gumbelMaxIsReproducible() {
     let p: [Double] = [0.25, 0.25, 0.5]
     var a = RandomStream(seed: 3), b = RandomStream(seed: 3)
