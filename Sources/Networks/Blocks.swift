@@ -35,6 +35,9 @@ struct SelfAttentionBlock {
     adaLN = p.linear("adaLN_modulation", c.condDim, 6 * d, zero: true)
   }
 
+  /// Weights of the products over tokens (not the conditioning's), for `PackedWeights`.
+  var tokenWeights: [Tensor] { [attnQKV.weight, attnOut.weight, mlp.up.weight, mlp.down.weight] }
+
   /// x [B, L, D] at `positions` [B, L]; `mask` restricts which tokens see which. `modulation`:
   /// this block's adaLN chunks computed beforehand (frozen conditioning), else from `ctx.cond`.
   func callAsFunction(_ g: Graph, _ x: Var, _ ctx: BlockContext, positions: TokenTensor, mask: AttentionMask?,
@@ -70,6 +73,8 @@ struct CrossAttentionBlock {
     mlp = p.mlp("mlp", d, ratio: c.mlpRatio)
     adaLN = p.linear("adaLN_modulation", c.condDim, 6 * d, zero: true)
   }
+
+  var tokenWeights: [Tensor] { [attnQ.weight, attnKV.weight, attnOut.weight, mlp.up.weight, mlp.down.weight] }
 
   func callAsFunction(_ g: Graph, _ x: Var, encoder e: Var, _ ctx: BlockContext, queryPositions: TokenTensor,
                       keyPositions: TokenTensor, mask: AttentionMask?, modulation: Modulation? = nil) -> Var {

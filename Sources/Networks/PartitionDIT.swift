@@ -106,6 +106,14 @@ public final class PartitionDIT: DiffusionNetwork {
 
   public func frozenConditioning() -> FrozenConditioning { FrozenConditioning(self) }
 
+  /// Every weight of a product over tokens or queries (encoder, GroupSwap, decoder, output layer;
+  /// not the conditioning's, which `FrozenConditioning` computes once) repacked for inference
+  /// graphs (`Graph.packedWeights`). A snapshot of the current weights.
+  public func packedWeights() -> PackedWeights {
+    PackedWeights(encoder.flatMap(\.tokenWeights) + groupSwap.tokenWeights + decoder.flatMap(\.tokenWeights)
+                  + [output.linear.weight])
+  }
+
   /// Inference mode: the encoder runs on the packed clean tokens only, the decoder only on the
   /// query positions. Logits [B, Lq, V]. Cost follows Lc and Lq, never L. `conditioning`: this
   /// network's `frozenConditioning()` (graphs that do not record only: it carries no gradient).

@@ -59,12 +59,16 @@ public struct PartitionSampler: Sampler {
                              nucleusSeesMaskLogit: true)
     // σ = 0 at every pass: c and the adaLN modulations are computed once for the whole batch.
     let conditioning = network.frozenConditioning()
+    // The weights do not change during the batch: every linear layer runs on panels packed once.
+    let weights = network.packedWeights()
 
     /// One step: row r reveals the next counts[r] positions of its order (nothing when all are 0).
     func reveal(step: Int, _ counts: [Int]) {
       guard let lq = counts.max(), lq > 0 else { return }
       let packed = packer.batch(queries: { r in orders[r][revealed[r]..<(revealed[r] + counts[r])] }, width: lq)
-      let logits = network.logits(Graph(recording: false), packed: packed, conditioning: conditioning).value
+      let g = Graph(recording: false)
+      g.packedWeights = weights
+      let logits = network.logits(g, packed: packed, conditioning: conditioning).value
       outcome.passes += 1
       outcome.flops += FlopCount.partitionInference(config, batch: b, clean: packed.tokens.shape[1], queries: lq)
       observe?(Pass(step: step, packed: packed, counts: counts, logits: logits))

@@ -15,6 +15,31 @@ import Testing
     }
   }
 
+  /// Linear layers on packed weight panels (inference with fixed weights) against OpenBLAS: row
+  /// counts around the 6-row tile and the 48-row block, output sizes that end in a partial panel,
+  /// with and without bias, and the fused GELU layer.
+  @Test func packedWeightsMatchTheDirectProduct() {
+    for (outF, inF) in [(300, 70), (33, 256), (16, 5)] {
+      let w = randomTensor([outF, inF], seed: 53), bias = randomTensor([outF], seed: 54)
+      let packed = PackedWeights([w])
+      for rows in [1, 5, 6, 7, 48, 49, 131] {
+        let x = randomTensor([rows, inF], seed: 55)
+        let direct = Graph(recording: false), fast = Graph(recording: false)
+        fast.packedWeights = packed
+        func compare(_ a: Var, _ b: Var, _ what: String) {
+          let worst = zip(a.value.toArray(), b.value.toArray()).map { abs($0 - $1) }.max()!
+          let scale = a.value.toArray().map { abs($0) }.max()!
+          #expect(worst <= 1e-5 * max(scale, 1), "\(what), \(rows)×\(inF) → \(outF): \(worst)")
+        }
+        compare(direct.linear(direct.constant(x), direct.constant(w), direct.constant(bias)),
+                fast.linear(fast.constant(x), fast.constant(w), fast.constant(bias)), "linear + bias")
+        compare(direct.linear(direct.constant(x), direct.constant(w)), fast.linear(fast.constant(x), fast.constant(w)), "linear")
+        compare(direct.linearGELU(direct.constant(x), direct.constant(w), direct.constant(bias)),
+                fast.linearGELU(fast.constant(x), fast.constant(w), fast.constant(bias)), "linear + GELU")
+      }
+    }
+  }
+
   @Test func linearWithAndWithoutBias() {
     checkGradients([randomTensor([2, 3, 5], seed: 1), randomTensor([4, 5], seed: 2), randomTensor([4], seed: 3)]) { g, v in
       g.linear(v[0], v[1], v[2])
