@@ -35,10 +35,15 @@ struct SelfAttentionBlock {
     adaLN = p.linear("adaLN_modulation", c.condDim, 6 * d, zero: true)
   }
 
-  /// x [B, L, D] at `positions` [B, L]; `mask` restricts which tokens see which.
-  func callAsFunction(_ g: Graph, _ x: Var, _ ctx: BlockContext, positions: TokenTensor, mask: AttentionMask?) -> Var {
+  /// Weights of the products over tokens (not the conditioning's), for `PackedWeights`.
+  var tokenWeights: [Tensor] { [attnQKV.weight, attnOut.weight, mlp.up.weight, mlp.down.weight] }
+
+  /// x [B, L, D] at `positions` [B, L]; `mask` restricts which tokens see which. `modulation`:
+  /// this block's adaLN chunks computed beforehand (frozen conditioning), else from `ctx.cond`.
+  func callAsFunction(_ g: Graph, _ x: Var, _ ctx: BlockContext, positions: TokenTensor, mask: AttentionMask?,
+                      modulation: Modulation? = nil) -> Var {
     let d = x.shape.last!
-    let m = Modulation(g, adaLN, ctx.cond, width: d)
+    let m = modulation ?? Modulation(g, adaLN, ctx.cond, width: d)
     let qkv = attnQKV(g, norm1(g, x, shift: m.shiftMSA, scale: m.scaleMSA))
     let a = g.attention(q: AttentionOperand(qkv, column: 0), k: AttentionOperand(qkv, column: d),
                         v: AttentionOperand(qkv, column: 2 * d), heads: ctx.heads, width: d,
@@ -69,10 +74,12 @@ struct CrossAttentionBlock {
     adaLN = p.linear("adaLN_modulation", c.condDim, 6 * d, zero: true)
   }
 
+  var tokenWeights: [Tensor] { [attnQ.weight, attnKV.weight, attnOut.weight, mlp.up.weight, mlp.down.weight] }
+
   func callAsFunction(_ g: Graph, _ x: Var, encoder e: Var, _ ctx: BlockContext, queryPositions: TokenTensor,
-                      keyPositions: TokenTensor, mask: AttentionMask?) -> Var {
+                      keyPositions: TokenTensor, mask: AttentionMask?, modulation: Modulation? = nil) -> Var {
     let d = x.shape.last!
-    let m = Modulation(g, adaLN, ctx.cond, width: d)
+    let m = modulation ?? Modulation(g, adaLN, ctx.cond, width: d)
     let q = attnQ(g, qNorm1(g, x, shift: m.shiftMSA, scale: m.scaleMSA))
     let kv = attnKV(g, kvNorm1(g, e))
     let a = g.attention(q: AttentionOperand(q), k: AttentionOperand(kv, column: 0), v: AttentionOperand(kv, column: d),
@@ -93,10 +100,14 @@ struct FinalLayer {
     adaLN = p.linear("adaLN_modulation", c.condDim, 2 * c.hiddenSize, zero: true)
   }
 
-  func callAsFunction(_ g: Graph, _ x: Var, cond: Var) -> Var {
-    let d = x.shape.last!
+  func callAsFunction(_ g: Graph, _ x: Var, cond: Var, modulation: (shift: Var, scale: Var)? = nil) -> Var {
+    let m = modulation ?? self.modulation(g, cond: cond, width: x.shape.last!)
+    return linear(g, normFinal(g, x, shift: m.shift, scale: m.scale))
+  }
+
+  func modulation(_ g: Graph, cond: Var, width d: Int) -> (shift: Var, scale: Var) {
     let m = g.split(adaLN(g, cond), sizes: [d, d], axis: 1)
-    return linear(g, normFinal(g, x, shift: m[0], scale: m[1]))
+    return (m[0], m[1])
   }
 }
 

@@ -24,6 +24,13 @@ public final class DIT {
     output = p.scope("output_layer") { FinalLayer(p, config) }
   }
 
+  /// Every weight of a linear layer (blocks, adaLN, sigma_map, output layer) repacked for inference
+  /// graphs (`Graph.packedWeights`). A snapshot of the current weights.
+  public func packedWeights() -> PackedWeights {
+    PackedWeights(blocks.flatMap { $0.tokenWeights + [$0.adaLN.weight] } + [sigmaMap.first.weight, sigmaMap.second.weight,
+                                                                            output.linear.weight, output.adaLN.weight])
+  }
+
   /// Logits [B, L, V] for `tokens` [B, L] (MDLM: noisy tokens with mask ids).
   /// `sigma` [B]: each row's conditioning input (0 for every published model; a noise-conditioned
   /// student reads a random σ there).

@@ -37,6 +37,10 @@ struct GroupSwap {
     outputLinear = p.linear("output_linear", d, d)
   }
 
+  var tokenWeights: [Tensor] {
+    [processorFirst.weight, hiddenToKeyValue.weight, outputLinear.weight] + (processorSecond.map { [$0.weight] } ?? [])
+  }
+
   /// The other group's aggregate for each query: `segments` assigns encoder tokens to segments
   /// (−1: excluded), `pick[b, i]` says which segment query i reads.
   struct Aggregate {

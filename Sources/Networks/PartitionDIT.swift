@@ -78,25 +78,80 @@ public final class PartitionDIT {
     return output(g, x, cond: ctx.cond)
   }
 
+  /// The conditioning at σ = 0 and every adaLN modulation derived from it, for `logits(_:packed:sigma:conditioning:)`.
+  ///
+  /// The published networks are not time conditioned: a pass without noise feeds σ = 0 through
+  /// `sigma_map`, so c and each block's six modulation vectors (and the final layer's two) are
+  /// constants of the weights. (A pass with a noise input σ > 0 computes them per row instead.)
+  /// A caller that runs many inference passes with fixed weights (the sampler: one per batch)
+  /// computes them once instead of once per pass (13 products C → 6D, the sinusoid and the MLP of
+  /// `sigma_map`). The values are those a pass computes for a batch of one row, shape [1, ·], which
+  /// every row of a batch then shares: identical to the per-pass values for batches of up to 8 rows
+  /// (their small products round every row alike; larger batches went through OpenBLAS). Stale
+  /// once the weights change.
+  public final class FrozenConditioning {
+    let network: ObjectIdentifier
+    let encoder: [Modulation]
+    let decoder: [Modulation]
+    let final: (shift: Var, scale: Var)
+    let cond: Var
+
+    init(_ net: PartitionDIT) {
+      let g = Graph(recording: false)
+      let ctx = net.context(g, batch: 1, sigma: nil)
+      let d = net.config.hiddenSize
+      network = ObjectIdentifier(net)
+      cond = ctx.cond
+      encoder = net.encoder.map { Modulation(g, $0.adaLN, ctx.cond, width: d) }
+      decoder = net.decoder.map { Modulation(g, $0.adaLN, ctx.cond, width: d) }
+      final = net.output.modulation(g, cond: ctx.cond, width: d)
+    }
+  }
+
+  public func frozenConditioning() -> FrozenConditioning { FrozenConditioning(self) }
+
+  /// Every weight of a product over tokens or queries (encoder, GroupSwap, decoder, output layer;
+  /// not the conditioning's, which `FrozenConditioning` computes once) repacked for inference
+  /// graphs (`Graph.packedWeights`). A snapshot of the current weights.
+  public func packedWeights() -> PackedWeights {
+    PackedWeights(encoder.flatMap(\.tokenWeights) + groupSwap.tokenWeights + decoder.flatMap(\.tokenWeights)
+                  + [output.linear.weight])
+  }
+
   /// Inference mode: the encoder runs on the packed clean tokens only, the decoder only on the
-  /// query positions. Logits [B, Lq, V]. Cost follows Lc and Lq, never L.
-  public func logits(_ g: Graph, packed: PackedBatch, sigma: [Float]? = nil) -> Var {
+  /// query positions. Logits [B, Lq, V]. Cost follows Lc and Lq, never L. `sigma` [B]: each row's
+  /// conditioning input (nil: 0 for every row). `conditioning`: this network's
+  /// `frozenConditioning()` (graphs that do not record only: it carries no gradient); it holds the
+  /// values at σ = 0, so it is used only when every row's σ is 0 — with any other σ the conditioning
+  /// and modulations are computed per row, as without it.
+  public func logits(_ g: Graph, packed: PackedBatch, sigma: [Float]? = nil,
+                     conditioning: FrozenConditioning? = nil) -> Var {
     let b = packed.lengths.count, lc = packed.tokens.shape[1], lq = packed.queryPositions.shape[1]
-    let ctx = context(g, batch: b, sigma: sigma)
+    let frozen = (sigma ?? []).allSatisfy { $0 == 0 } ? conditioning : nil
+    if let frozen {
+      precondition(frozen.network == ObjectIdentifier(self), "frozen conditioning of another network")
+      precondition(!g.recording, "frozen conditioning carries no gradient: use it on graphs that do not record")
+      precondition(sigma == nil || sigma!.count == b, "one σ per row: \(sigma!.count) for \(b) rows")
+    }
+    let ctx = frozen.map { BlockContext(cond: $0.cond, heads: config.heads, dropout: config.dropout) }
+      ?? context(g, batch: b, sigma: sigma)
     let padded = packed.lengths.contains { $0 < lc }
     let selfMask = padded ? AttentionMask.keyLengths(packed.lengths, queries: lc, keys: lc) : nil
     let crossMask = padded ? AttentionMask.keyLengths(packed.lengths, queries: lq, keys: lc) : nil
     var e = g.embedding(g.parameter(vocabEmbed), packed.tokens)
-    for block in encoder { e = block(g, e, ctx, positions: packed.positions, mask: selfMask) }
+    for (i, block) in encoder.enumerated() {
+      e = block(g, e, ctx, positions: packed.positions, mask: selfMask, modulation: frozen?.encoder[i])
+    }
     var segments = [Int32](repeating: -1, count: b * lc)
     for bi in 0..<b { for j in 0..<packed.lengths[bi] { segments[bi * lc + j] = 0 } }
     var x = groupSwap(g, encoder: e, ctx, queryPositions: packed.queryPositions, keyPositions: packed.positions,
                       aggregate: .init(segments: TokenTensor(shape: [b, lc], values: segments), count: 1,
                                        pick: TokenTensor(shape: [b, lq], repeating: 0)),
                       mask: crossMask)
-    for layer in decoder {
-      x = layer(g, x, encoder: e, ctx, queryPositions: packed.queryPositions, keyPositions: packed.positions, mask: crossMask)
+    for (i, layer) in decoder.enumerated() {
+      x = layer(g, x, encoder: e, ctx, queryPositions: packed.queryPositions, keyPositions: packed.positions, mask: crossMask,
+                modulation: frozen?.decoder[i])
     }
-    return output(g, x, cond: ctx.cond)
+    return output(g, x, cond: ctx.cond, modulation: frozen?.final)
   }
 }

@@ -81,6 +81,7 @@ final class TokenDrawer {
   /// filters after removing it (its reference adds −1e6 to the mask logit before anything else).
   let nucleusSeesMaskLogit: Bool
   private let row: UnsafeMutablePointer<Float>
+  /// Scratch: the nucleus-filtered row, then the draw's float probabilities.
   private let filtered: UnsafeMutablePointer<Float>
   private var nucleus: NucleusFilter
 
@@ -122,8 +123,9 @@ final class TokenDrawer {
       for i in 1..<v where row[i] > row[best] { best = i }
       return Int32(best)
     }
-    let row = self.row
-    return Int32(GumbelMax.draw(count: v, rng: &rng) { row[$0] > -.infinity ? Foundation.exp(Double(row[$0])) : 0 })
+    // The reference's float64 Gumbel-max race over exp(log p); entries that cannot win skip exp and
+    // log (the same token and stream as the weight-closure draw).
+    return Int32(GumbelMax.draw(logProbabilities: row, count: v, scratch: filtered, rng: &rng))
   }
 
   /// Leaves log p(x0) in `row`: filter, remove the mask logit, log-softmax in float32.

@@ -69,6 +69,8 @@ public struct MDLMSampler: Sampler {
     var outcome = BatchOutcome(samples: [])
     let drawer = TokenDrawer(vocabularySize: v, maskIndex: config.maskIndex, topP: options.topP,
                              nucleusSeesMaskLogit: false)
+    // The weights do not change during the batch: every linear layer runs on panels packed once.
+    let weights = network.packedWeights()
 
     /// One step from t to a time with α = alphaS.
     func step(_ index: Int, t: Double, alphaS: Double, greedy: Bool) {
@@ -93,7 +95,9 @@ public struct MDLMSampler: Sampler {
       }
       if unmasked > 0 {
         let sigma: [Float]? = options.noise > 0 ? (0..<b).map { Float(streams[$0].uniformDouble() * options.noise) } : nil
-        let logits = network.logits(Graph(recording: false), tokens: TokenTensor(shape: [b, l], values: x), sigma: sigma).value
+        let g = Graph(recording: false)
+        g.packedWeights = weights
+        let logits = network.logits(g, tokens: TokenTensor(shape: [b, l], values: x), sigma: sigma).value
         outcome.passes += 1
         outcome.flops += FlopCount.dit(config, batch: b, length: l)
         for r in 0..<b where !chosen[r].isEmpty {

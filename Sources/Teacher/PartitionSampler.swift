@@ -14,26 +14,39 @@ public struct PartitionSampler: Sampler {
   public let network: PartitionDIT
   public var config: ModelConfig { network.config }
 
+  /// Without a noise input, c and the adaLN modulations are computed once per batch
+  /// (`PartitionDIT.FrozenConditioning`); false computes them at every pass for every row, as with
+  /// noise (tests compare the two).
+  var freezesConditioning = true
+
   public init(network: PartitionDIT) { self.network = network }
 
   public func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream, options: SamplingOptions,
                        progress: ((Int) -> Void)?) throws -> SamplingRun {
+    try generate(prefixes: prefixes, steps: steps, rng: &rng, options: options, progress: progress, observe: nil)
+  }
+
+  /// `generate` that also shows every pass to `observe` (the benchmark times them).
+  func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream, options: SamplingOptions,
+                progress: ((Int) -> Void)?, observe: ((Pass) -> Void)?) throws -> SamplingRun {
     if options.schedule == .uniform && steps >= 1 && config.length % steps != 0 {
       throw SamplingError.stepsDoNotDivideLength(length: config.length, steps: steps)
     }
     return try runInBatches(prefixes: prefixes, steps: steps, rng: &rng, options: options, config: config,
                             progress: progress) { batch, streams in
-      sampleBatch(prefixes: batch, streams: &streams, steps: steps, options: options)
+      sampleBatch(prefixes: batch, streams: &streams, steps: steps, options: options, observe: observe)
     }
   }
 
   /// One inference pass as the tests see it: the step (S for the non-uniform leftovers pass), the
-  /// packed input, how many queries of each row are real (the rest is padding) and the raw logits
-  /// [B, Lq, V] the draws read. Steps where every row reveals nothing run no pass.
+  /// packed input, how many queries of each row are real (the rest is padding), each row's noise
+  /// input σ (nil without noise: 0) and the raw logits [B, Lq, V] the draws read. Steps where every
+  /// row reveals nothing run no pass.
   struct Pass {
     let step: Int
     let packed: PackedBatch
     let counts: [Int]
+    let sigma: [Float]?
     let logits: Tensor
   }
 
@@ -53,6 +66,11 @@ public struct PartitionSampler: Sampler {
     var packer = CleanSetPacker(prefixes: prefixes, length: l)
     let drawer = TokenDrawer(vocabularySize: v, maskIndex: config.maskIndex, topP: options.topP,
                              nucleusSeesMaskLogit: true)
+    // Without a noise input σ = 0 at every pass: c and the adaLN modulations are computed once for
+    // the whole batch. With noise each row's σ is drawn per pass and they are computed per row.
+    let conditioning = options.noise > 0 || !freezesConditioning ? nil : network.frozenConditioning()
+    // The weights do not change during the batch: every linear layer runs on panels packed once.
+    let weights = network.packedWeights()
 
     /// One step: row r reveals counts[r] of its unknown positions (nothing when all are 0).
     func reveal(step: Int, _ counts: [Int]) {
@@ -63,10 +81,12 @@ public struct PartitionSampler: Sampler {
       let packed = packer.batch(queries: { r in orders[r][revealed[r]..<(revealed[r] + queried[r])] }, width: lq)
       let sigma: [Float]? = options.noise > 0
         ? (0..<b).map { Float(streams[$0].uniformDouble() * options.noise) } : nil
-      let logits = network.logits(Graph(recording: false), packed: packed, sigma: sigma).value
+      let g = Graph(recording: false)
+      g.packedWeights = weights
+      let logits = network.logits(g, packed: packed, sigma: sigma, conditioning: conditioning).value
       outcome.passes += 1
       outcome.flops += FlopCount.partitionInference(config, batch: b, clean: packed.tokens.shape[1], queries: lq)
-      observe?(Pass(step: step, packed: packed, counts: counts, logits: logits))
+      observe?(Pass(step: step, packed: packed, counts: counts, sigma: sigma, logits: logits))
       for r in 0..<b where counts[r] > 0 {
         let finalReveal = revealed[r] + counts[r] == orders[r].count
         let greedy = options.greedyTail && finalReveal

@@ -50,6 +50,15 @@ public struct SamplingBenchmark {
     /// Network calls per sample at batch 1.
     public var pgmPasses: Int
     public var mdlmPasses: Int
+    /// The partition sampler's first `pgmFewRowPasses` passes at batch 1 (few clean tokens, 8 query
+    /// rows: per-op overhead rather than arithmetic), best over the latency runs: wall seconds
+    /// until their logits are ready (their draws included), analytic FLOPs and GFLOP/s, and that
+    /// rate as a fraction of raw sgemm.
+    public var pgmFewRowPasses: Int
+    public var pgmFewRowSeconds: Double
+    public var pgmFewRowFLOPs: Double
+    public var pgmFewRowGFLOPs: Double
+    public var pgmFewRowSgemmFraction: Double
     /// The public PyTorch code on this machine kind (2 threads), one sample of 1024 tokens in 128
     /// steps, as quoted in the task that set these targets; and our speed-up over it. Only for
     /// 128 steps (absent otherwise).
@@ -72,6 +81,9 @@ public struct SamplingBenchmark {
       case pgmLatencyGFLOPs = "pgm_latency_gflops", mdlmLatencyGFLOPs = "mdlm_latency_gflops"
       case pgmThroughputGFLOPs = "pgm_throughput_gflops", mdlmThroughputGFLOPs = "mdlm_throughput_gflops"
       case pgmPasses = "pgm_passes", mdlmPasses = "mdlm_passes"
+      case pgmFewRowPasses = "pgm_few_row_passes", pgmFewRowSeconds = "pgm_few_row_s"
+      case pgmFewRowFLOPs = "pgm_few_row_flop", pgmFewRowGFLOPs = "pgm_few_row_gflops"
+      case pgmFewRowSgemmFraction = "pgm_few_row_sgemm_fraction"
       case pytorchPgmLatencySeconds = "pytorch_pgm_latency_s", pytorchMdlmLatencySeconds = "pytorch_mdlm_latency_s"
       case pgmSpeedupOverPytorch = "pgm_speedup_over_pytorch", mdlmSpeedupOverPytorch = "mdlm_speedup_over_pytorch"
     }
@@ -95,6 +107,9 @@ public struct SamplingBenchmark {
   public var latencyRepeats = 3
   /// Timed batch-`batch` runs of each sampler.
   public var throughputRepeats = 1
+  /// Passes counted as the partition sampler's few-row steps (clean sets of 1…121 tokens at
+  /// L/S = 8).
+  public var fewRowPasses = 16
 
   public init() {}
 
@@ -125,13 +140,31 @@ public struct SamplingBenchmark {
   /// The two benchmark samplers, every weight N(0, 0.02²): the adaLN and output layers are
   /// zero-initialised, and would make whole branches trivially zero.
   public static func samplers() throws -> (partition: PartitionSampler, mdlm: MDLMSampler) {
-    let pgm = PartitionSampler(network: try PartitionDIT(config: partitionConfig, seed: 1))
-    let mdlm = try MDLMSampler(network: try DIT(config: mdlmConfig, seed: 1))
     var weights = RandomStream(seed: 2)
-    for set in [pgm.network.parameters, mdlm.network.parameters] {
-      for t in set.tensors { t.assign((0..<t.count).map { _ in Float(weights.normal()) * 0.02 }) }
-    }
+    let pgm = try partitionSampler(weights: &weights)
+    let mdlm = try MDLMSampler(network: try DIT(config: mdlmConfig, seed: 1))
+    randomize(mdlm.network.parameters, &weights)
     return (pgm, mdlm)
+  }
+
+  /// The benchmark's partition sampler alone (the same weights as `samplers()`), optionally for
+  /// another sequence length (profiling: L = 128 in 16 steps runs exactly the shapes of the first
+  /// 16 steps at L = 1024; no parameter depends on L).
+  public static func partitionSampler(length: Int? = nil) throws -> PartitionSampler {
+    var weights = RandomStream(seed: 2)
+    return try partitionSampler(length: length, weights: &weights)
+  }
+
+  static func partitionSampler(length: Int? = nil, weights: inout RandomStream) throws -> PartitionSampler {
+    var config = partitionConfig
+    if let length { config.length = length }
+    let pgm = PartitionSampler(network: try PartitionDIT(config: config, seed: 1))
+    randomize(pgm.network.parameters, &weights)
+    return pgm
+  }
+
+  static func randomize(_ set: ParameterSet, _ weights: inout RandomStream) {
+    for t in set.tensors { t.assign((0..<t.count).map { _ in Float(weights.normal()) * 0.02 }) }
   }
 
   /// One timed `generate` call of `count` unconditional samples.
@@ -139,15 +172,59 @@ public struct SamplingBenchmark {
     public var seconds: Double
     public var cpuSeconds: Double
     public var run: SamplingRun
+    /// Partition sampler: wall and process CPU seconds from the start until each pass's logits
+    /// were ready, and each pass's analytic FLOPs (empty for MDLM).
+    public var passEnds: [Double] = []
+    public var passCPUEnds: [Double] = []
+    public var passFLOPs: [Double] = []
+    /// With `hashOutputs`: FNV-1a of every pass's logits (bit patterns, partition only) and of the
+    /// samples, to check that a change leaves both bit-identical.
+    public var logitsHash: UInt64 = 0
+    public var samplesHash: UInt64 = 0
+
+    /// Seconds, CPU seconds and FLOPs of the first `n` passes (nil when the run made fewer).
+    public func firstPasses(_ n: Int) -> (seconds: Double, cpuSeconds: Double, flops: Double)? {
+      guard n >= 1 && passEnds.count >= n else { return nil }
+      return (passEnds[n - 1], passCPUEnds[n - 1], passFLOPs[..<n].reduce(0, +))
+    }
   }
 
-  public static func timed(_ sampler: any Sampler, count: Int, batch: Int, steps: Int, seed: UInt64) throws -> Timing {
+  /// `prefixLength` known tokens (the BOS and fixed filler tokens) start every row (profiling the
+  /// late steps: a 960-token prefix in 8 steps runs the shapes of the last 8 steps at L = 1024).
+  public static func timed(_ sampler: any Sampler, count: Int, batch: Int, steps: Int, seed: UInt64,
+                           prefixLength: Int = 1, hashOutputs: Bool = false) throws -> Timing {
     var rng = RandomStream(seed: seed)
     let bos = Int32(sampler.config.maskIndex - 1)  // as GPT-2: end-of-text just below the mask
-    let options = SamplingOptions(bos: bos, batchSize: batch)
+    let prefix = [bos] + (1..<max(1, prefixLength)).map { Int32(($0 &* 7919) % (sampler.config.maskIndex - 1)) }
+    let options = SamplingOptions(prefix: prefix, batchSize: batch)
+    var ends: [Double] = [], cpuEnds: [Double] = [], flops: [Double] = []
+    var logitsHash: UInt64 = 0xCBF2_9CE4_8422_2325
+    @inline(__always) func mix(_ h: inout UInt64, _ x: UInt32) { h = (h ^ UInt64(x)) &* 0x100_0000_01B3 }
+    ends.reserveCapacity(4 * steps); cpuEnds.reserveCapacity(4 * steps); flops.reserveCapacity(4 * steps)
     let c0 = processCPUSeconds(), t0 = Clock.now()
-    let run = try sampler.generate(count: count, steps: steps, rng: &rng, options: options)
-    return Timing(seconds: Clock.now() - t0, cpuSeconds: processCPUSeconds() - c0, run: run)
+    let run: SamplingRun
+    if let pgm = sampler as? PartitionSampler {
+      run = try pgm.generate(prefixes: Array(repeating: prefix, count: count), steps: steps, rng: &rng, options: options,
+                             progress: nil) { pass in
+        ends.append(Clock.now() - t0)
+        cpuEnds.append(processCPUSeconds() - c0)
+        flops.append(FlopCount.partitionInference(pgm.config, batch: pass.packed.lengths.count,
+                                                  clean: pass.packed.tokens.shape[1],
+                                                  queries: pass.packed.queryPositions.shape[1]))
+        if hashOutputs { pass.logits.withUnsafeBufferPointer { for x in $0 { mix(&logitsHash, x.bitPattern) } } }
+      }
+    } else {
+      run = try sampler.generate(count: count, steps: steps, rng: &rng, options: options)
+    }
+    var t = Timing(seconds: Clock.now() - t0, cpuSeconds: processCPUSeconds() - c0, run: run, passEnds: ends,
+                   passCPUEnds: cpuEnds, passFLOPs: flops)
+    if hashOutputs {
+      var h: UInt64 = 0xCBF2_9CE4_8422_2325
+      for row in run.samples { for x in row { mix(&h, UInt32(bitPattern: x)) } }
+      t.logitsHash = logitsHash
+      t.samplesHash = h
+    }
+    return t
   }
 
   /// User + system time of every thread of this process.
@@ -206,6 +283,8 @@ public struct SamplingBenchmark {
     let pl = fastest(latency.pgm), ml = fastest(latency.mdlm)
     let pt = fastest(throughput.pgm), mt = fastest(throughput.mdlm)
     let pgmTok = Double(batch * l) / pt.seconds, mdlmTok = Double(batch * l) / mt.seconds
+    let fewRow = latency.pgm.compactMap { $0.firstPasses(fewRowPasses) }.min { $0.seconds < $1.seconds }
+      ?? (seconds: .nan, cpuSeconds: .nan, flops: .nan)
     return Figures(
       length: l, steps: steps, batch: batch, sgemmGFLOPs: sgemm, loadAverageBefore: loadBefore,
       loadAverageAfter: Self.loadAverage(),
@@ -223,6 +302,8 @@ public struct SamplingBenchmark {
       pgmLatencyGFLOPs: pl.run.flops / pl.seconds / 1e9, mdlmLatencyGFLOPs: ml.run.flops / ml.seconds / 1e9,
       pgmThroughputGFLOPs: pt.run.flops / pt.seconds / 1e9, mdlmThroughputGFLOPs: mt.run.flops / mt.seconds / 1e9,
       pgmPasses: pl.run.networkPasses, mdlmPasses: ml.run.networkPasses,
+      pgmFewRowPasses: fewRowPasses, pgmFewRowSeconds: fewRow.seconds, pgmFewRowFLOPs: fewRow.flops,
+      pgmFewRowGFLOPs: fewRow.flops / fewRow.seconds / 1e9, pgmFewRowSgemmFraction: fewRow.flops / fewRow.seconds / 1e9 / sgemm,
       pytorchPgmLatencySeconds: steps == 128 ? Self.pytorchLatency.partition : nil,
       pytorchMdlmLatencySeconds: steps == 128 ? Self.pytorchLatency.mdlm : nil,
       pgmSpeedupOverPytorch: steps == 128 ? Self.pytorchLatency.partition / pl.seconds : nil,

@@ -171,14 +171,33 @@ struct BenchSampleCommand: ParsableCommand {
   @Option(help: "Profiling: run only this sampler (partition or mdlm) once at --batch and print its time.")
   var only: String?
 
+  @Option(help: "Profiling with --only partition: the network's sequence length (L = 128 in 16 steps runs the shapes of the first 16 steps at L = 1024).")
+  var length: Int?
+
+  @Option(help: "Profiling with --only: known tokens at the start of every row, BOS included (960 in 8 steps runs the shapes of the last 8 steps).")
+  var prefixLength = 1
+
+  @Flag(help: "Profiling with --only: print hashes of the samples and of every pass's logits (bit-identity checks).")
+  var hashOutputs = false
+
   func run() throws {
     if let only {
-      let (pgm, mdlm) = try reportingErrors { try SamplingBenchmark.samplers() }
       guard only == "partition" || only == "mdlm" else { throw ValidationError("--only takes partition or mdlm") }
-      let sampler: any Sampler = only == "partition" ? pgm : mdlm
-      let t = try reportingErrors { try SamplingBenchmark.timed(sampler, count: batch, batch: batch, steps: steps, seed: 1) }
+      let sampler: any Sampler = try reportingErrors {
+        if only == "partition" { return try SamplingBenchmark.partitionSampler(length: length) }
+        return try SamplingBenchmark.samplers().mdlm
+      }
+      let t = try reportingErrors {
+        try SamplingBenchmark.timed(sampler, count: batch, batch: batch, steps: steps, seed: 1, prefixLength: prefixLength,
+                                    hashOutputs: hashOutputs)
+      }
+      if hashOutputs { print(String(format: "samples %016llx, logits %016llx", t.samplesHash, t.logitsHash)) }
       print(String(format: "%@: %.3f s (CPU %.3f s), %d passes, %.1f GFLOP/s", only, t.seconds, t.cpuSeconds,
                    t.run.networkPasses, t.run.flops / t.seconds / 1e9))
+      if let few = t.firstPasses(16) {
+        print(String(format: "  first 16 passes: %.3f s (CPU %.3f s), %.2f GFLOP, %.1f GFLOP/s", few.seconds, few.cpuSeconds,
+                     few.flops / 1e9, few.flops / few.seconds / 1e9))
+      }
       return
     }
     var bench = SamplingBenchmark()
@@ -195,6 +214,8 @@ struct BenchSampleCommand: ParsableCommand {
                  f.mdlmLatencyGFLOPs, f.mdlmLatencySpread, f.latencyRatio, f.latencyBestRatio))
     print(String(format: "  CPU time: partition %.2f s, MDLM %.2f s, ratio %.2f; ratio of each pair: ", f.pgmLatencyCPUSeconds,
                  f.mdlmLatencyCPUSeconds, f.latencyCPURatio) + f.latencyPairRatios.map { String(format: "%.2f", $0) }.joined(separator: ", "))
+    print(String(format: "  first %d passes (few-row steps): %.3f s, %.1f GFLOP/s, %.2f of sgemm", f.pgmFewRowPasses,
+                 f.pgmFewRowSeconds, f.pgmFewRowGFLOPs, f.pgmFewRowSgemmFraction))
     print(String(format: "throughput (batch %d): partition %.0f tokens/s (%.1f GFLOP/s)   MDLM %.0f tokens/s (%.1f GFLOP/s)   ratio %.2f",
                  f.batch, f.pgmTokensPerSecond, f.pgmThroughputGFLOPs, f.mdlmTokensPerSecond, f.mdlmThroughputGFLOPs,
                  f.throughputRatio))

@@ -15,6 +15,31 @@ import Testing
     }
   }
 
+  /// Linear layers on packed weight panels (inference with fixed weights) against OpenBLAS: row
+  /// counts around the 6-row tile and the 48-row block, output sizes that end in a partial panel,
+  /// with and without bias, and the fused GELU layer.
+  @Test func packedWeightsMatchTheDirectProduct() {
+    for (outF, inF) in [(300, 70), (33, 256), (16, 5)] {
+      let w = randomTensor([outF, inF], seed: 53), bias = randomTensor([outF], seed: 54)
+      let packed = PackedWeights([w])
+      for rows in [1, 5, 6, 7, 48, 49, 131] {
+        let x = randomTensor([rows, inF], seed: 55)
+        let direct = Graph(recording: false), fast = Graph(recording: false)
+        fast.packedWeights = packed
+        func compare(_ a: Var, _ b: Var, _ what: String) {
+          let worst = zip(a.value.toArray(), b.value.toArray()).map { abs($0 - $1) }.max()!
+          let scale = a.value.toArray().map { abs($0) }.max()!
+          #expect(worst <= 1e-5 * max(scale, 1), "\(what), \(rows)×\(inF) → \(outF): \(worst)")
+        }
+        compare(direct.linear(direct.constant(x), direct.constant(w), direct.constant(bias)),
+                fast.linear(fast.constant(x), fast.constant(w), fast.constant(bias)), "linear + bias")
+        compare(direct.linear(direct.constant(x), direct.constant(w)), fast.linear(fast.constant(x), fast.constant(w)), "linear")
+        compare(direct.linearGELU(direct.constant(x), direct.constant(w), direct.constant(bias)),
+                fast.linearGELU(fast.constant(x), fast.constant(w), fast.constant(bias)), "linear + GELU")
+      }
+    }
+  }
+
   @Test func linearWithAndWithoutBias() {
     checkGradients([randomTensor([2, 3, 5], seed: 1), randomTensor([4, 5], seed: 2), randomTensor([4], seed: 3)]) { g, v in
       g.linear(v[0], v[1], v[2])
@@ -165,6 +190,31 @@ import Testing
                           queryPositions: qp, keyPositions: kp, mask: mask).value.toArray()
     #expect(out.allSatisfy { $0.isFinite })
     #expect(out[(lq * d)...].allSatisfy { $0 == 0 })
+  }
+
+  /// Inference attention (own register-blocked kernels, no probabilities kept) against the path
+  /// that keeps them for backward (OpenBLAS products): odd head sizes, query counts that are not a
+  /// multiple of the 6-row tile, key counts that are not a multiple of the 16-key panel, several
+  /// query blocks, padded keys and a single key.
+  @Test(arguments: [(2, 170, 203, 3, 20), (1, 8, 1, 4, 64), (3, 13, 37, 2, 16), (1, 700, 90, 1, 6)])
+  func inferenceAttentionMatchesTheRecordedPath(_ b: Int, _ lq: Int, _ lk: Int, _ heads: Int, _ dh: Int) {
+    let d = heads * dh
+    let q = randomTensor([b, lq, d], seed: 60), kv = randomTensor([b, lk, 2 * d], seed: 61, scale: 2)
+    let qp = TokenTensor(shape: [b, lq], values: (0..<Int32(b * lq)).map { ($0 * 7) % 1000 })
+    let kp = TokenTensor(shape: [b, lk], values: (0..<Int32(b * lk)).map { ($0 * 3) % 1000 })
+    let lengths = (0..<b).map { $0 == 1 ? max(1, lk / 2) : lk }
+    for mask in [nil, AttentionMask.keyLengths(lengths, queries: lq, keys: lk)] {
+      func run(_ g: Graph) -> [Float] {
+        let qv = g.recording ? g.input(q) : g.constant(q)
+        return g.attention(q: AttentionOperand(qv), k: AttentionOperand(g.constant(kv), column: 0),
+                           v: AttentionOperand(g.constant(kv), column: d), heads: heads, width: d,
+                           queryPositions: qp, keyPositions: kp, mask: mask).value.toArray()
+      }
+      let fast = run(Graph(recording: false)), kept = run(Graph())
+      let scale = kept.map { abs($0) }.max()!
+      let worst = zip(fast, kept).map { abs($0 - $1) }.max()!
+      #expect(worst / scale < 1e-5, "[\(b), \(lq), \(lk)], \(heads) × \(dh): relative difference \(worst / scale)")
+    }
   }
 
   @Test func segmentReductions() {

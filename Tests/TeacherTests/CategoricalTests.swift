@@ -18,6 +18,32 @@ import Testing
     #expect(Frequencies.worstDeviation(counts: Frequencies.counts(again, size: p.count), expected: p) < 4.5)
   }
 
+  /// The draw from log-probabilities that skips entries which cannot win picks exactly what the
+  /// project's one race (`GumbelMax.draw(count:rng:weight:)` with w = exp(x)) picks, and leaves the
+  /// stream where that leaves it: flat, peaked and very peaked rows, −∞ entries, log-probabilities
+  /// far below the float exponential's range and below float64's (weight 0: no uniform).
+  @Test func gumbelMaxSkippingEqualsTheDirectLoop() {
+    var gen = RandomStream(seed: 21)
+    let v = 2049
+    var scratch = [Float](repeating: 0, count: v)
+    for trial in 0..<300 {
+      let spread = [0.01, 1, 4, 30, 200][trial % 5]
+      var x = (0..<v).map { _ in Float(gen.normal() * spread) }
+      if trial % 3 == 0 { for i in stride(from: trial % 7, to: v, by: 5) { x[i] = -.infinity } }
+      let m = Double(x.max()!)
+      let lse = Float(m + log(x.reduce(0.0) { $0 + exp(Double($1) - m) }))
+      x = x.map { $0 - lse }
+      if trial % 4 == 1 { for i in stride(from: trial % 11, to: v, by: 97) { x[i] = [-744, -746, -1e4][i % 3] } }
+      var a = RandomStream(seed: UInt64(trial)), b = a
+      let fast = x.withUnsafeBufferPointer { xp in
+        scratch.withUnsafeMutableBufferPointer { GumbelMax.draw(logProbabilities: xp.baseAddress!, count: v, scratch: $0.baseAddress!, rng: &a) }
+      }
+      let direct = GumbelMax.draw(count: v, rng: &b) { (i: Int) -> Double in x[i] > -.infinity ? exp(Double(x[i])) : 0 }
+      #expect(fast == direct, "trial \(trial)")
+      #expect(a == b, "the stream advances by one uniform per entry of positive weight")
+    }
+  }
+
   @Test func gumbelMaxIsReproducible() {
     let p: [Double] = [0.25, 0.25, 0.5]
     var a = RandomStream(seed: 3), b = RandomStream(seed: 3)

@@ -23,6 +23,9 @@ public final class Graph {
   public let training: Bool
   /// Accumulation precision of every matrix product on this graph.
   public let precision: MatrixPrecision
+  /// Inference with fixed weights: linear layers whose weights are held here run on their panels
+  /// (`PackedWeights`) when the graph does not record.
+  public var packedWeights: PackedWeights?
   /// Dropout masks are a pure function of this key and a running counter: reproducible and
   /// independent of thread scheduling.
   let dropoutRandom: CounterRandom

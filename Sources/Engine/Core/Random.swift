@@ -55,6 +55,15 @@ public struct RandomStream: Sendable, Codable, Equatable {
     Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
   }
 
+  /// The same generator in four local words (no array: no uniqueness check or bounds check per
+  /// draw), for loops that draw one uniform per element; `state` is written back at the end.
+  @inline(__always) mutating func withLocalState<R>(_ body: (inout LocalXoshiro) -> R) -> R {
+    var local = LocalXoshiro(s0: state[0], s1: state[1], s2: state[2], s3: state[3])
+    let result = body(&local)
+    state[0] = local.s0; state[1] = local.s1; state[2] = local.s2; state[3] = local.s3
+    return result
+  }
+
   /// Uniform integer in 0..<n (unbiased, Lemire's method).
   public mutating func int(below n: Int) -> Int {
     precondition(n > 0)
@@ -89,6 +98,28 @@ public struct RandomStream: Sendable, Codable, Equatable {
     var k = 0
     for _ in 0..<n where uniformDouble() < p { k += 1 }
     return k
+  }
+}
+
+/// `RandomStream`'s xoshiro256** with its state in registers: the same numbers in the same order.
+struct LocalXoshiro {
+  var s0, s1, s2, s3: UInt64
+
+  @inline(__always) mutating func next() -> UInt64 {
+    let result = (s1 &* 5).rotatedLeft(7) &* 9
+    let t = s1 << 17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = s3.rotatedLeft(45)
+    return result
+  }
+
+  /// As `RandomStream.uniformDouble()`.
+  @inline(__always) mutating func uniformDouble() -> Double {
+    Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
   }
 }
 

@@ -76,6 +76,11 @@ extension Graph {
     rotateRows(k.source.value.pointer, srcWidth: k.width, column: k.column, into: rk.pointer, tokens: b * lk,
                heads: heads, headDim: dh, positions: keyPositions?.values, inverse: false)
 
+    if !keep && prec == .float32 {
+      return Var(value: inferenceAttention(rq: rq, rk: rk, v: v, batch: b, queries: lq, keys: lk, heads: heads, width: d,
+                                           scale: scale, mask: mask), id: -1)
+    }
+
     let out = Tensor(uninitialized: [b, lq, d])
     // Probabilities: kept whole for backward when recording. Otherwise each work item is a block of
     // query rows whose scores fit in L2 (a 1024×1024 score matrix is 4 MB; a 128-row block 0.5 MB),
@@ -178,4 +183,58 @@ extension Graph {
       accumulate(src, grad, owned: true)
     }
   }
+}
+
+/// Attention without probabilities kept (inference): keys and values packed once per (item, head)
+/// into panels, then per block of query rows the register-blocked score tiles, the masked softmax
+/// and the value tiles (`AttentionKernels.swift`), blocks spread over the workers. rq, rk: rotated
+/// q and k [B, L, D].
+func inferenceAttention(rq: Tensor, rk: Tensor, v: AttentionOperand, batch b: Int, queries lq: Int, keys lk: Int,
+                        heads: Int, width d: Int, scale: Float, mask: AttentionMask?) -> Tensor {
+  let dh = d / heads
+  let keyPanels = (lk + 15) / 16, valuePanels = (dh + 15) / 16
+  let lds = keyPanels * 16
+  let kpSize = keyPanels * 16 * dh, vpSize = valuePanels * 16 * lk
+  let packed = Tensor(uninitialized: [b * heads, kpSize + vpSize])
+  let vw = v.width
+  let vsrc = v.source.value.pointer + v.column, rkp = rk.pointer, packedp = packed.pointer
+  Parallel.forEachItem(b * heads) { item in
+    let bi = item / heads, h = item % heads
+    let dst = packedp + item * (kpSize + vpSize)
+    packKeyPanels(rkp + bi * lk * d + h * dh, ldk: d, keys: lk, headDim: dh, into: dst)
+    packValuePanels(vsrc + bi * lk * vw + h * dh, ldv: vw, keys: lk, headDim: dh, into: dst + kpSize)
+  }
+  // Blocks of query rows (a multiple of the 6-row tile) whose scores stay in L2 (≤ 128 KB).
+  let blockRows = min((lq + 5) / 6 * 6, max(6, (1 << 15) / lds / 6 * 6))
+  let blocks = (lq + blockRows - 1) / blockRows
+  let scores = Tensor(uninitialized: [Parallel.workers, blockRows, lds])
+  let out = Tensor(uninitialized: [b, lq, d])
+  let rqp = rq.pointer, sp = scores.pointer, op = out.pointer
+  let biasp = mask?.bias.pointer
+  Parallel.forEachItem(b * heads * blocks) { item in
+    let block = item % blocks, bh = item / blocks
+    let bi = bh / heads, h = bh % heads
+    let q0 = block * blockRows, rows = min(blockRows, lq - q0)
+    let s = sp + (item % Parallel.workers) * blockRows * lds
+    let kp = UnsafePointer(packedp + bh * (kpSize + vpSize)), vp = kp + kpSize
+    let qb = rqp + (bi * lq + q0) * d + h * dh
+    var r = 0
+    while r < rows {
+      attentionScoreTile(rows: min(6, rows - r), qb + r * d, ldq: d, panels: keyPanels, kp, headDim: dh, scale: scale,
+                         s + r * lds, lds: lds)
+      r += 6
+    }
+    for i in 0..<rows {
+      let row = s + i * lds
+      if let biasp { mapVec2(lk, row, biasp + (bi * lq + q0 + i) * lk, row) { $0 + $1 } }
+      softmaxRow(row, row, lk, log: false)
+    }
+    let ob = op + (bi * lq + q0) * d + h * dh
+    r = 0
+    while r < rows {
+      attentionValueTile(rows: min(6, rows - r), s + r * lds, ldp: lds, keys: lk, vp, headDim: dh, ob + r * d, ldo: d)
+      r += 6
+    }
+  }
+  return out
 }

@@ -9,6 +9,10 @@ extension Graph {
     let n = x.value.count / inF
     let prec = precision
     let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
+    if !recording && prec == .float32, let packed = packedWeights?.entry(for: w.value) {
+      panelLinear(x.value.pointer, rows: n, packed, bias: b.map { UnsafePointer($0.value.pointer) }, y.pointer)
+      return Var(value: y, id: -1)
+    }
     if let b {
       let yp = y.pointer, bp = b.value.pointer
       Parallel.forRange(n, grain: max(1, 16384 / outF)) { rows in
@@ -33,9 +37,18 @@ extension Graph {
     let prec = precision
     let shape = Array(x.shape.dropLast()) + [outF]
     let z = Tensor(uninitialized: shape), y = Tensor(uninitialized: shape)
+    let zp = z.pointer, yp = y.pointer
+    if !recording && prec == .float32, let packed = packedWeights?.entry(for: w.value) {
+      // z = x Wᵀ + b on the panels, then y = GELU(z).
+      panelLinear(x.value.pointer, rows: n, packed, bias: UnsafePointer(b.value.pointer), zp)
+      Parallel.forRange(n, grain: max(1, 16384 / outF)) { rows in
+        for r in rows { biasGELURow(outF, zp + r * outF, nil, yp + r * outF) }
+      }
+      return Var(value: y, id: -1)
+    }
     sgemm(transA: false, transB: true, m: n, n: outF, k: inF, a: x.value.pointer, lda: inF, b: w.value.pointer, ldb: inF,
           beta: 0, c: z.pointer, ldc: outF, precision: prec)
-    let zp = z.pointer, yp = y.pointer, bp = b.value.pointer
+    let bp = b.value.pointer
     Parallel.forRange(n, grain: max(1, 16384 / outF)) { rows in
       for r in rows { biasGELURow(outF, zp + r * outF, bp, yp + r * outF) }
     }
