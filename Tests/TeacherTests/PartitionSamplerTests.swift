@@ -7,11 +7,14 @@ import Testing
 @Suite struct PartitionSamplerTests {
   /// Runs one batch and records every pass.
   static func trace(_ net: PartitionDIT, prefixes: [[Int32]], steps: Int, options: SamplingOptions,
-                    seed: UInt64) -> (BatchOutcome, [PartitionSampler.Pass]) {
+                    seed: UInt64, freezesConditioning: Bool = true) -> (BatchOutcome, [PartitionSampler.Pass]) {
     var passes: [PartitionSampler.Pass] = []
     var streams = prefixes.indices.map { RandomStream(seed: seed &+ UInt64($0) &* 7919) }
-    let outcome = PartitionSampler(network: net).sampleBatch(prefixes: prefixes, streams: &streams, steps: steps,
-                                                             options: options) { passes.append($0) }
+    var sampler = PartitionSampler(network: net)
+    sampler.freezesConditioning = freezesConditioning
+    let outcome = sampler.sampleBatch(prefixes: prefixes, streams: &streams, steps: steps, options: options) {
+      passes.append($0)
+    }
     return (outcome, passes)
   }
 
@@ -295,6 +298,54 @@ import Testing
           #expect(clean.isDisjoint(with: queried) && clean.count + queried.count == 16)
         }
       }
+    }
+  }
+
+  /// Without noise, c and the adaLN modulations computed once per batch (frozen conditioning) give
+  /// the logits and samples of computing them per row at every pass. With noise they are computed
+  /// per row from each row's σ ~ U(0, noise), even when a frozen conditioning is passed: the logits
+  /// are the network's at those σ and not at σ = 0.
+  @Test(arguments: [RevealOrder.random, .confidence])
+  func frozenConditioningOnlyWithoutNoise(_ order: RevealOrder) {
+    let net = TinyNetworks.partition(length: 16, seed: 6)
+    let prefixes: [[Int32]] = [[0], [0, 4, 7], [0, 9]]
+    let plain = SamplingOptions(bos: 0, batchSize: 3, order: order)
+    let (frozen, frozenPasses) = PartitionSamplerTests.trace(net, prefixes: prefixes, steps: 4, options: plain, seed: 8)
+    let (perRow, perRowPasses) = PartitionSamplerTests.trace(net, prefixes: prefixes, steps: 4, options: plain, seed: 8,
+                                            freezesConditioning: false)
+    #expect(frozen.samples == perRow.samples)
+    #expect(frozenPasses.count == perRowPasses.count && frozenPasses.allSatisfy { $0.sigma == nil })
+    for (a, b) in zip(frozenPasses, perRowPasses) {
+      let same = a.logits.toArray() == b.logits.toArray()
+      #expect(same, "step \(a.step): σ = 0 once per batch or per row, the same bits")
+    }
+
+    let noisy = SamplingOptions(bos: 0, batchSize: 3, order: order, noise: 0.7)
+    let (_, passes) = PartitionSamplerTests.trace(net, prefixes: prefixes, steps: 4, options: noisy, seed: 8)
+    let (_, passesUnfrozen) = PartitionSamplerTests.trace(net, prefixes: prefixes, steps: 4, options: noisy, seed: 8,
+                                         freezesConditioning: false)
+    #expect(!passes.isEmpty && passes.count == passesUnfrozen.count)
+    let weights = net.packedWeights(), conditioning = net.frozenConditioning()
+    func logits(_ pass: PartitionSampler.Pass, sigma: [Float]?, conditioning: PartitionDIT.FrozenConditioning? = nil) -> [Float] {
+      let g = Graph(recording: false)
+      g.packedWeights = weights
+      return net.logits(g, packed: pass.packed, sigma: sigma, conditioning: conditioning).value.toArray()
+    }
+    for (pass, unfrozen) in zip(passes, passesUnfrozen) {
+      guard let sigma = pass.sigma else { Issue.record("a pass with noise has σ"); continue }
+      #expect(sigma.count == 3 && sigma.allSatisfy { $0 >= 0 && $0 < 0.7 } && Set(sigma).count == 3)
+      let atSigma = logits(pass, sigma: sigma), drawn = pass.logits.toArray()
+      let sameUnfrozen = unfrozen.logits.toArray() == drawn, sameAtSigma = drawn == atSigma
+      #expect(unfrozen.sigma == sigma && sameUnfrozen, "step \(pass.step): with noise the sampler never freezes")
+      #expect(sameAtSigma, "step \(pass.step): the logits at each row's σ")
+      let ignored = logits(pass, sigma: sigma, conditioning: conditioning) == atSigma
+      #expect(ignored, "step \(pass.step): a frozen conditioning is ignored when σ ≠ 0")
+      let atZero = logits(pass, sigma: nil, conditioning: conditioning)
+      let zerosPerRow = atZero == logits(pass, sigma: [0, 0, 0])
+      #expect(zerosPerRow, "step \(pass.step): σ = 0 per row, the frozen values")
+      let scale = atSigma.map { abs($0) }.max()!
+      let moved = zip(atSigma, atZero).map { abs($0 - $1) }.max()!
+      #expect(moved > 1e-3 * scale, "step \(pass.step): σ changes the logits (\(moved) of \(scale))")
     }
   }
 }
