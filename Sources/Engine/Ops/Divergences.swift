@@ -167,31 +167,11 @@ extension Graph {
   /// Linear in p, so dL/dz_j = p_j (a_j − Σ_v p_v a_v) / M. The on-policy generator loss is this
   /// with a = log p_aux − log p_teacher.
   public func expectedScore(_ logits: Var, scores: Tensor, mask: Int) -> Var {
-    let v = logits.shape.last!, m = logits.value.count / v
-    precondition(scores.count == m * v, "expectedScore: \(m)×\(v) logits for \(scores.count) scores")
-    let dz = Tensor(uninitialized: logits.shape)
-    var rowValue = [Double](repeating: 0, count: m)
-    let zp = logits.value.pointer, ap = scores.pointer, dzp = dz.pointer
-    let scale: Float = m == 0 ? 0 : 1 / Float(m)
-    rowValue.withUnsafeMutableBufferPointer { out in
-      let outp = out.baseAddress!
-      Parallel.forRange(m, grain: max(1, 8192 / v)) { range in
-        for r in range {
-          let z = zp + r * v, a = ap + r * v, d = dzp + r * v
-          let lz = MaskedLogSoftmax.normalizer(z, v, mask: mask, normalization: .normalized)
-          var mean = 0.0
-          for u in 0..<v where u != mask { mean += Double(expf(z[u] - lz)) * Double(a[u]) }
-          for u in 0..<v { d[u] = u == mask ? 0 : expf(z[u] - lz) * (a[u] - Float(mean)) * scale }
-          outp[r] = mean
-        }
-      }
-    }
-    let out = Tensor.filled([1], Float(rowValue.reduce(0, +) * Double(scale)))
-    return record(out, logits) { g, dy in
-      let s = dy[flat: 0]
-      let grad = Tensor(uninitialized: logits.shape)
-      mapVec(grad.count, dz.pointer, grad.pointer) { $0 * s }
-      g.accumulate(logits, grad, owned: true)
+    rowMeanLoss(logits, constants: scores, mask: mask, name: "expectedScore") { z, a, d, v, lz, scale in
+      var mean = 0.0
+      for u in 0..<v where u != mask { mean += Double(expf(z[u] - lz)) * Double(a[u]) }
+      for u in 0..<v { d[u] = u == mask ? 0 : expf(z[u] - lz) * (a[u] - Float(mean)) * scale }
+      return mean
     }
   }
 
@@ -199,22 +179,34 @@ extension Graph {
   /// [M, V] against constant target weights `targets` [M, V] (rows need not sum to 1; the mask
   /// column is ignored). dL/dz_j = (p_j Σ_v q_v − q_j) / M.
   public func softCrossEntropy(_ logits: Var, targets: Tensor, mask: Int) -> Var {
+    rowMeanLoss(logits, constants: targets, mask: mask, name: "softCrossEntropy") { z, q, d, v, lz, scale in
+      var loss = 0.0, mass: Float = 0
+      for u in 0..<v where u != mask && q[u] != 0 { loss -= Double(q[u]) * Double(z[u] - lz); mass += q[u] }
+      for u in 0..<v { d[u] = u == mask ? 0 : (expf(z[u] - lz) * mass - q[u]) * scale }
+      return loss
+    }
+  }
+
+  /// The scaffold both losses above share: rows in parallel, each row's value and its gradient
+  /// (already divided by M) computed together by `row` from the row's masked log-normaliser, the mean as output, and a backward that
+  /// only scales the stored gradient.
+  private func rowMeanLoss(
+    _ logits: Var, constants: Tensor, mask: Int, name: String,
+    row: @escaping (_ z: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ v: Int,
+                    _ lz: Float, _ scale: Float) -> Double
+  ) -> Var {
     let v = logits.shape.last!, m = logits.value.count / v
-    precondition(targets.count == m * v, "softCrossEntropy: \(m)×\(v) logits for \(targets.count) targets")
+    precondition(constants.count == m * v, "\(name): \(m)×\(v) logits for \(constants.count) constants")
     let dz = Tensor(uninitialized: logits.shape)
     var rowValue = [Double](repeating: 0, count: m)
-    let zp = logits.value.pointer, qp = targets.pointer, dzp = dz.pointer
+    let zp = logits.value.pointer, cp = constants.pointer, dzp = dz.pointer
     let scale: Float = m == 0 ? 0 : 1 / Float(m)
     rowValue.withUnsafeMutableBufferPointer { out in
       let outp = out.baseAddress!
       Parallel.forRange(m, grain: max(1, 8192 / v)) { range in
         for r in range {
-          let z = zp + r * v, q = qp + r * v, d = dzp + r * v
-          let lz = MaskedLogSoftmax.normalizer(z, v, mask: mask, normalization: .normalized)
-          var loss = 0.0, mass: Float = 0
-          for u in 0..<v where u != mask && q[u] != 0 { loss -= Double(q[u]) * Double(z[u] - lz); mass += q[u] }
-          for u in 0..<v { d[u] = u == mask ? 0 : (expf(z[u] - lz) * mass - q[u]) * scale }
-          outp[r] = loss
+          let z = UnsafePointer(zp + r * v)
+          outp[r] = row(z, UnsafePointer(cp + r * v), dzp + r * v, v, MaskedLogSoftmax.normalizer(z, v, mask: mask, normalization: .normalized), scale)
         }
       }
     }
