@@ -23,7 +23,7 @@ public enum DistillBenchmark {
     public var targetRows = 512
     public var teacherSteps = 2
     public var topK = 8
-    public var steps = 8
+    public var steps = 32
     public var batch = 16
     public init() {}
 
