@@ -47,7 +47,7 @@ public enum ClusterCheck {
       try c.encodeIfPresent(bench, forKey: .bench)
     }
 
-    mutating func record(_ name: String, _ passed: Bool, _ got: @autoclosure () -> String) {
+    public mutating func record(_ name: String, _ passed: Bool, _ got: @autoclosure () -> String) {
       results[name] = passed
       if !passed { failures[name] = got() }
     }

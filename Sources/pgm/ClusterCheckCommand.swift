@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import Distill
 import Foundation
 
 /// `pgm cluster-check` (hidden): every collective with known values, one JSON line per rank on
@@ -30,7 +31,9 @@ struct ClusterCheckCommand: ParsableCommand, RunsOnSeveralRanks {
   func run() throws {
     let world = Communicator.world
     let report = try reportingErrors {
-      try ClusterCheck.run(world, failOnRank: failOnRank, benchCount: bench ? benchCount : nil, benchRepeats: benchRepeats)
+      var report = try ClusterCheck.run(world, failOnRank: failOnRank, benchCount: bench ? benchCount : nil, benchRepeats: benchRepeats)
+      try ClusterReduction.check(world, into: &report)
+      return report
     }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]

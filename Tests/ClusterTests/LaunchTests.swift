@@ -11,6 +11,7 @@ import TestSupport
     #expect(result.status == 0, "\(result.stderr)")
     let reports = try reportLines(result.stdout)
     #expect(reports.count == 1 && reports[0].size == 1 && !reports[0].mpi && reports[0].ok)
+    #expect(reports[0].results["gradient_buckets"] == true)
 
     let failed = try runChild(pgm, ["cluster-check", "--fail-on-rank", "0"], environment: childEnvironment(), timeout: 120)
     #expect(failed.status == 1 && failed.stderr.contains("pgm: cluster-check: rank 0 failed on purpose"))
@@ -26,6 +27,8 @@ import TestSupport
     for report in reports {
       #expect(report.size == 2 && report.mpi && report.ok, "\(report.failures)")
       #expect(report.results["allreduce_float"] == true && report.results["broadcast_root_failure"] == true)
+      // The gradient reducer with tensors and flags cut across 7-float buckets.
+      #expect(report.results["gradient_buckets"] == true, "\(report.failures)")
       #expect(report.bench.map { $0.count == 100_000 && $0.medianMilliseconds > 0 } == true)
     }
   }
