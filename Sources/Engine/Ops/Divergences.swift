@@ -188,8 +188,8 @@ extension Graph {
   }
 
   /// The scaffold both losses above share: rows in parallel, each row's value and its gradient
-  /// (already divided by M) computed together by `row` from the row's masked log-normaliser, the mean as output, and a backward that
-  /// only scales the stored gradient.
+  /// (already divided by M) computed together by `row` from the row's masked log-normaliser, the
+  /// mean as output, and a backward that only scales the stored gradient.
   private func rowMeanLoss(
     _ logits: Var, constants: Tensor, mask: Int, name: String,
     row: @escaping (_ z: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ v: Int,
