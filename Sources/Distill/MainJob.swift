@@ -156,7 +156,7 @@ public enum MainJob {
                          source: source.path)
     if let report {
       let rows = report.rows.filter { ($0.round == r || $0.round == 0) && $0.sampler.order == .random && $0.sampler.topP == 1
-        && !$0.sampler.greedyTail && $0.sampler.schedule == (recipe?.eval.sampler ?? .uniform) }
+        && $0.sampler.temperature == 1 && !$0.sampler.greedyTail && $0.sampler.schedule == (recipe?.eval.sampler ?? .uniform) }
       var markdown = "Measured by this run's report (`\(run.reportJSON.path)`), \(report.metric) as the quality measure:\n\n"
         + TradeoffTable.markdown(rows)
       let nll = report.models.filter { $0.round == r || $0.round == 0 }.compactMap { m in

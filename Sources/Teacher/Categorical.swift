@@ -69,7 +69,7 @@ struct NucleusFilter {
 }
 
 /// Turns rows of network logits into tokens, the shared convention of every sampler (SPEC §5):
-/// optional nucleus filtering of the raw logits, mask logit removed (−∞), log-softmax in float32,
+/// optional temperature (logits / T, before anything else), optional nucleus filtering of the logits, mask logit removed (−∞), log-softmax in float32,
 /// probabilities exponentiated and drawn in float64 by Gumbel-max (or the argmax for a greedy step).
 ///
 /// A class so that its scratch rows are allocated once per batch and reused for every position.
@@ -77,6 +77,8 @@ final class TokenDrawer {
   let vocabularySize: Int
   let maskIndex: Int
   let topP: Double
+  /// 1 / temperature (1 = off).
+  let inverseTemperature: Float
   /// Partition passes filter with the mask logit still present (the reference's order); MDLM
   /// filters after removing it (its reference adds −1e6 to the mask logit before anything else).
   let nucleusSeesMaskLogit: Bool
@@ -85,10 +87,12 @@ final class TokenDrawer {
   private let filtered: UnsafeMutablePointer<Float>
   private var nucleus: NucleusFilter
 
-  init(vocabularySize: Int, maskIndex: Int, topP: Double, nucleusSeesMaskLogit: Bool) {
+  init(vocabularySize: Int, maskIndex: Int, topP: Double, temperature: Double = 1, nucleusSeesMaskLogit: Bool) {
+    precondition(temperature > 0 && temperature.isFinite, "TokenDrawer: temperature \(temperature)")
     self.vocabularySize = vocabularySize
     self.maskIndex = maskIndex
     self.topP = topP
+    inverseTemperature = Float(1 / temperature)
     self.nucleusSeesMaskLogit = nucleusSeesMaskLogit
     row = .allocate(capacity: vocabularySize)
     filtered = .allocate(capacity: vocabularySize)
@@ -128,10 +132,14 @@ final class TokenDrawer {
     return Int32(GumbelMax.draw(logProbabilities: row, count: v, scratch: filtered, rng: &rng))
   }
 
-  /// Leaves log p(x0) in `row`: filter, remove the mask logit, log-softmax in float32.
+  /// Leaves log p(x0) in `row`: temper, filter, remove the mask logit, log-softmax in float32.
   private func prepare(_ logits: UnsafePointer<Float>) {
     let v = vocabularySize
     row.update(from: logits, count: v)
+    if inverseTemperature != 1 {
+      let s = inverseTemperature
+      for i in 0..<v { row[i] *= s }
+    }
     if topP < 1 {
       if !nucleusSeesMaskLogit { row[maskIndex] = -.infinity }
       let kept = nucleus.keep(logits: row, count: v, topP: topP)

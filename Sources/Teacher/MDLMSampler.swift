@@ -68,7 +68,7 @@ public struct MDLMSampler: Sampler {
     var chosen: [[Int32]] = prefixes.map { _ in var row: [Int32] = []; row.reserveCapacity(l); return row }
     var outcome = BatchOutcome(samples: [])
     let drawer = TokenDrawer(vocabularySize: v, maskIndex: config.maskIndex, topP: options.topP,
-                             nucleusSeesMaskLogit: false)
+                             temperature: options.temperature, nucleusSeesMaskLogit: false)
     // The weights do not change during the batch: every linear layer runs on panels packed once.
     let weights = network.packedWeights()
 

@@ -65,7 +65,7 @@ public struct PartitionSampler: Sampler {
     var revealed = [Int](repeating: 0, count: b)
     var packer = CleanSetPacker(prefixes: prefixes, length: l)
     let drawer = TokenDrawer(vocabularySize: v, maskIndex: config.maskIndex, topP: options.topP,
-                             nucleusSeesMaskLogit: true)
+                             temperature: options.temperature, nucleusSeesMaskLogit: true)
     // Without a noise input σ = 0 at every pass: c and the adaLN modulations are computed once for
     // the whole batch. With noise each row's σ is drawn per pass and they are computed per row.
     let conditioning = options.noise > 0 || !freezesConditioning ? nil : network.frozenConditioning()

@@ -44,9 +44,12 @@ public struct SamplingOptions: Sendable, Equatable {
   /// Noise-conditioned networks (students distilled with a noise input): each row draws its
   /// conditioning σ ~ U(0, noise) at every step. 0: σ = 0, as every published model.
   public var noise: Double
+  /// Logits are divided by it before nucleus filtering and the draw (1 = off, as the reference).
+  public var temperature: Double
 
   public init(prefix: [Int32], batchSize: Int = 1, topP: Double = 1, greedyTail: Bool = false,
-              schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, noise: Double = 0) {
+              schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, noise: Double = 0,
+              temperature: Double = 1) {
     self.prefix = prefix
     self.batchSize = batchSize
     self.topP = topP
@@ -54,19 +57,21 @@ public struct SamplingOptions: Sendable, Equatable {
     self.schedule = schedule
     self.order = order
     self.noise = noise
+    self.temperature = temperature
   }
 
   /// Unconditional sampling: only the BOS at position 0 is known.
   public init(bos: Int32, batchSize: Int = 1, topP: Double = 1, greedyTail: Bool = false,
-              schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, noise: Double = 0) {
+              schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, noise: Double = 0,
+              temperature: Double = 1) {
     self.init(prefix: [bos], batchSize: batchSize, topP: topP, greedyTail: greedyTail, schedule: schedule,
-              order: order, noise: noise)
+              order: order, noise: noise, temperature: temperature)
   }
 
   /// The options of a named sampler variant.
   public init(bos: Int32, batchSize: Int, variant: SamplerVariant) {
     self.init(bos: bos, batchSize: batchSize, topP: variant.topP, greedyTail: variant.greedyTail,
-              schedule: variant.schedule, order: variant.order, noise: variant.noise)
+              schedule: variant.schedule, order: variant.order, noise: variant.noise, temperature: variant.temperature)
   }
 
   /// Checks what does not depend on the prefixes (those are checked per row by `validatePrefix`).
@@ -75,6 +80,7 @@ public struct SamplingOptions: Sendable, Equatable {
     guard batchSize >= 1 else { throw SamplingError.invalidBatchSize(batchSize) }
     guard topP > 0 && topP <= 1 else { throw SamplingError.invalidTopP(topP) }
     guard noise >= 0 && noise.isFinite else { throw SamplingError.invalidNoise(noise) }
+    guard temperature > 0 && temperature.isFinite else { throw SamplingError.invalidTemperature(temperature) }
   }
 
   /// A prefix must hold the BOS, fit in the sequence, and use real tokens (not the mask).
@@ -99,6 +105,7 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
   case invalidBatchSize(Int)
   case invalidTopP(Double)
   case invalidNoise(Double)
+  case invalidTemperature(Double)
   /// Efficient-uniform reveals L/S positions per step, so S must divide L (as in the reference).
   case stepsDoNotDivideLength(length: Int, steps: Int)
   case emptyPrefix
@@ -114,6 +121,7 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
     case .invalidBatchSize(let b): return "the batch size must be at least 1 (got \(b))"
     case .invalidTopP(let p): return "top-p must lie in (0, 1] (got \(p)); 1 turns nucleus filtering off"
     case .invalidNoise(let n): return "the noise scale must be a finite number ≥ 0 (got \(n)); 0 turns it off"
+    case .invalidTemperature(let t): return "the temperature must be a finite number > 0 (got \(t)); 1 turns it off"
     case .stepsDoNotDivideLength(let l, let s):
       return "the uniform partition sampler reveals L/S positions per step, so the step count must divide "
         + "the sequence length \(l) (got \(s) steps); use a divisor of \(l) or the non-uniform schedule"

@@ -56,13 +56,16 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "Nucleus filtering mass (1 = off).")
   var topP: Double = 1
 
+  @Option(help: "Divide the logits by this before filtering and drawing (1 = off).")
+  var temperature: Double = 1
+
   @Flag(help: "The final reveal of each sample takes the argmax.")
   var greedyTail = false
 
   @Option(help: "Noise-conditioned students: σ ~ U(0, NOISE) per sample and step.")
   var noise: Double = 0
 
-  @Flag(help: "Every free sampler variant (plain, nucleus 0.95/0.9/0.8, greedy tail, confidence order, combinations, non-uniform) instead of the one the options above describe.")
+  @Flag(help: "Every free sampler variant (plain, nucleus 0.95/0.9/0.8, greedy tail, confidence order, combinations, non-uniform, temperature 0.9/1.1) instead of the one the options above describe.")
   var allSamplers = false
 
   @Flag(help: "Print one JSON object.")
@@ -73,6 +76,7 @@ struct EvalCommand: ParsableCommand {
     if model != nil && recipe != nil { throw ValidationError("give --model DIR or --recipe R, not both") }
     if out != nil && recipe == nil { throw ValidationError("--out goes with --recipe") }
     if samples < 1 || batch < 1 { throw ValidationError("--samples and --batch must be at least 1") }
+    if !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be a finite number > 0 (got \(temperature))") }
   }
 
   func run() throws {
@@ -98,7 +102,8 @@ struct EvalCommand: ParsableCommand {
                                            seed: seed, data: data.map { URL(fileURLWithPath: $0) },
                                            evaluator: evaluator.map { URL(fileURLWithPath: $0) },
                                            variants: allSamplers ? SamplerVariant.freeGrid
-                                             : [SamplerVariant(schedule: sampler, order: order, topP: topP, greedyTail: greedyTail, noise: noise)],
+                                             : [SamplerVariant(schedule: sampler, order: order, topP: topP, greedyTail: greedyTail, noise: noise,
+                                                               temperature: temperature)],
                                            log: Output.progress)
       if json { print(try Output.json(result)); return }
       for note in result.notes { print("note: \(note)") }

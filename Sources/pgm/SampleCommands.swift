@@ -45,6 +45,9 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Nucleus filtering: keep the most probable tokens up to this mass (1 = off).")
   var topP: Double = 1
 
+  @Option(help: "Divide the logits by this before filtering and drawing (1 = off; below 1 sharpens).")
+  var temperature: Double = 1
+
   @Option(help: "Partition networks: uniform (published default) or non-uniform reveal counts.")
   var sampler: PartitionSchedule = .uniform
 
@@ -69,6 +72,7 @@ struct SampleCommand: ParsableCommand {
     if steps < 1 { throw ValidationError("--steps must be at least 1 (got \(steps))") }
     if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
     if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must lie in (0, 1] (got \(topP))") }
+    if !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be a finite number > 0 (got \(temperature))") }
   }
 
   func run() throws {
@@ -104,7 +108,7 @@ struct SampleCommand: ParsableCommand {
         }
       }
       let options = SamplingOptions(prefix: known, batchSize: batch, topP: topP, greedyTail: greedyTail, schedule: sampler,
-                                    order: order, noise: noise)
+                                    order: order, noise: noise, temperature: temperature)
       var rng = RandomStream(seed: seed)
       let start = Clock.now()
       let run = try makeSampler(for: network).generate(count: count, steps: steps, rng: &rng, options: options) { done in

@@ -137,4 +137,42 @@ import Testing
     let draws = (0..<20_000).map { _ in logits.withUnsafeBufferPointer { drawer.draw($0.baseAddress!, greedy: false, rng: &rng) } }
     #expect(Frequencies.worstDeviation(counts: Frequencies.counts(draws, size: 4), expected: [0.2, 0.4, 0.4, 0]) < 4.5)
   }
+
+  /// Temperature divides the logits before anything else: a hand-checkable case (log-probabilities
+  /// log softmax(z / T) over the real tokens), a nucleus taken on the tempered distribution, and
+  /// the greedy tail unchanged.
+  @Test func temperatureTempersBeforeTheNucleusAndKeepsTheArgmax() {
+    let v = 4, mask = 3
+    let logits: [Float] = [0, Float(log(2.0)), Float(log(4.0)), 5]  // p ∝ 1, 2, 4 over the real tokens
+    let drawer = TokenDrawer(vocabularySize: v, maskIndex: mask, topP: 1, temperature: 0.5, nucleusSeesMaskLogit: false)
+    // T = 0.5 squares the weights: 1, 4, 16 → 1/21, 4/21, 16/21.
+    let logp = logits.withUnsafeBufferPointer { drawer.logProbabilities($0.baseAddress!) }
+    for (i, w) in [1.0, 4, 16].enumerated() { #expect(abs(Double(logp[i]) - log(w / 21)) < 1e-5, "token \(i)") }
+    #expect(logp[mask] == -.infinity)
+    var rng = RandomStream(seed: 3)
+    #expect(logits.withUnsafeBufferPointer { drawer.draw($0.baseAddress!, greedy: true, rng: &rng) } == 2)
+    // T = 2 takes square roots: 1, √2, 2. Nucleus 0.5 keeps {2} untempered (4/7 > 0.5) but
+    // {2, 1} at T = 2 (2/4.414 = 0.453 ≤ 0.5, then 0.774).
+    let hot = TokenDrawer(vocabularySize: v, maskIndex: mask, topP: 0.5, temperature: 2, nucleusSeesMaskLogit: false)
+    let draws = (0..<20_000).map { _ in logits.withUnsafeBufferPointer { hot.draw($0.baseAddress!, greedy: false, rng: &rng) } }
+    let z = 2 + 2.0.squareRoot()
+    #expect(Frequencies.worstDeviation(counts: Frequencies.counts(draws, size: v),
+                                       expected: [0, 2.0.squareRoot() / z, 2 / z, 0]) < 4.5)
+  }
+
+  /// A variant without a temperature encodes as before the option existed (cached evaluation rows
+  /// hash it), and one with a temperature names it and round-trips.
+  @Test func temperatureInVariantsIsBackwardCompatible() throws {
+    let plain = try String(decoding: JSONEncoder().encode(SamplerVariant(greedyTail: true)), as: UTF8.self)
+    #expect(!plain.contains("temperature"))
+    let tempered = SamplerVariant(greedyTail: true, temperature: 0.9)
+    #expect(tempered.description == "temperature 0.9+greedy-tail")
+    let back = try JSONDecoder().decode(SamplerVariant.self, from: JSONEncoder().encode(tempered))
+    #expect(back == tempered)
+    let old = try JSONDecoder().decode(SamplerVariant.self, from: Data(#"{"sampler":"uniform","order":"random","top_p":1,"greedy_tail":false,"noise":0}"#.utf8))
+    #expect(old == .plain)
+    #expect(throws: SamplingError.invalidTemperature(0)) {
+      try SamplingOptions(bos: 0, temperature: 0).validate(steps: 1)
+    }
+  }
 }
