@@ -6,6 +6,7 @@ import Engine
 import Foundation
 import Networks
 import Student
+import Teacher
 
 /// `pgm distill`, end to end: data → teacher pretraining → (text) evaluator → R SDTT rounds →
 /// trade-off report → export of the last student. Each phase resumes where it stopped.
@@ -155,8 +156,9 @@ public enum MainJob {
                          summary: spec.map { "Distilled with \($0.method.rawValue.uppercased()) from a \($0.s0)-step teacher in \(r) rounds of \($0.k) teacher steps per student step: samples in \($0.studentSteps(round: r)) steps." },
                          source: source.path)
     if let report {
-      let rows = report.rows.filter { ($0.round == r || $0.round == 0) && $0.sampler.order == .random && $0.sampler.topP == 1
-        && $0.sampler.temperature == 1 && !$0.sampler.greedyTail && $0.sampler.schedule == (recipe?.eval.sampler ?? .uniform) }
+      // Each model's rows with the recipe's own sampler (a noise-conditioned student keeps its noise).
+      let rows = report.rows.filter { ($0.round == r || $0.round == 0)
+        && $0.sampler == SamplerVariant(schedule: recipe?.eval.sampler ?? .uniform, noise: $0.sampler.noise) }
       var markdown = "Measured by this run's report (`\(run.reportJSON.path)`), \(report.metric) as the quality measure:\n\n"
         + TradeoffTable.markdown(rows)
       let nll = report.models.filter { $0.round == r || $0.round == 0 }.compactMap { m in

@@ -69,8 +69,9 @@ struct NucleusFilter {
 }
 
 /// Turns rows of network logits into tokens, the shared convention of every sampler (SPEC §5):
-/// optional temperature (logits / T, before anything else), optional nucleus filtering of the logits, mask logit removed (−∞), log-softmax in float32,
-/// probabilities exponentiated and drawn in float64 by Gumbel-max (or the argmax for a greedy step).
+/// optional temperature (logits / T, before anything else), optional nucleus filtering of the
+/// logits, mask logit removed (−∞), log-softmax in float32, probabilities exponentiated and drawn
+/// in float64 by Gumbel-max (or the argmax for a greedy step).
 ///
 /// A class so that its scratch rows are allocated once per batch and reused for every position.
 final class TokenDrawer {
