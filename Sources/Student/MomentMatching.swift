@@ -19,12 +19,15 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
   public var auxiliaryLearningRate: Float = 1e-4
   /// Weight of the teacher's prediction in the auxiliary model's target (x + w·p_teacher).
   public var teacherInAuxiliary: Double = 1
+  /// Weight of the gradient through the student's draws revealed in z_s (score function, see
+  /// `MomentMatchingTask`). 0: the gradient stops at the draws, as in the paper.
+  public var reinforce: Double = 0
 
   public init() {}
 
   enum CodingKeys: String, CodingKey {
     case weight, sdttWeight = "sdtt_weight", noise, auxiliaryLearningRate = "auxiliary_lr"
-    case teacherInAuxiliary = "teacher_in_auxiliary"
+    case teacherInAuxiliary = "teacher_in_auxiliary", reinforce
   }
 
   public init(from decoder: Decoder) throws {
@@ -34,6 +37,19 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
     noise = try c.decodeIfPresent(Double.self, forKey: .noise) ?? 0
     auxiliaryLearningRate = try c.decodeIfPresent(Float.self, forKey: .auxiliaryLearningRate) ?? 1e-4
     teacherInAuxiliary = try c.decodeIfPresent(Double.self, forKey: .teacherInAuxiliary) ?? 1
+    reinforce = try c.decodeIfPresent(Double.self, forKey: .reinforce) ?? 0
+  }
+
+  /// `reinforce` is written only when set, so that the recipes and manifests of runs made before
+  /// it existed keep their hashes.
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(weight, forKey: .weight)
+    try c.encode(sdttWeight, forKey: .sdttWeight)
+    try c.encode(noise, forKey: .noise)
+    try c.encode(auxiliaryLearningRate, forKey: .auxiliaryLearningRate)
+    try c.encode(teacherInAuxiliary, forKey: .teacherInAuxiliary)
+    if reinforce != 0 { try c.encode(reinforce, forKey: .reinforce) }
   }
 
   public func validate() throws {
@@ -43,6 +59,8 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
     try require(noise >= 0 && noise.isFinite, "noise must be ≥ 0")
     try require(auxiliaryLearningRate > 0 && auxiliaryLearningRate.isFinite, "auxiliary_lr must be positive")
     try require(teacherInAuxiliary >= 0 && teacherInAuxiliary.isFinite, "teacher_in_auxiliary must be ≥ 0")
+    try require(reinforce >= 0 && reinforce.isFinite, "reinforce must be ≥ 0")
+    try require(reinforce == 0 || weight > 0, "reinforce needs the generator loss (weight > 0)")
   }
 }
 
@@ -62,6 +80,15 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
 ///     When the student's joint samples match the teacher's, φ = θ and the gradient vanishes.
 ///  5. Auxiliary loss: cross-entropy of φ(z_s) at Q against x_Q + w·p_θ(z_s) (the student's
 ///     tokens, pulled toward the teacher), one AdamW step per training step.
+///
+///  6. With `reinforce` w > 0, the gradient also flows through the draws revealed in z_s (score
+///     function): the loss above is an expectation over those draws too, and its exact gradient
+///     adds (w/|Q|)·Σ_rows A_i·Σ_{j ∈ z_s(i)} ∇ log p_η(x_j), with A_i the row's sampled cost
+///     Σ_{q ∈ Q(i)} (log p_φ(x_q|z_s) − log p_θ(x_q|z_s)) (an estimate of log q/p of the row's Q
+///     tokens given its z_s tokens: high when the teacher finds them at odds with the revealed
+///     ones) minus the mean of the other rows' (a baseline). The paper stops
+///     the gradient at the draws; then nothing rewards a row's revealed tokens for agreeing with
+///     the ones drawn beside them, which is the only way a shared noise input can be put to use.
 ///
 /// The positions of one step are drawn independently given x_t; step 3 judges them jointly, which
 /// is what few-step sampling gets wrong and SDTT's per-position targets cannot see.
@@ -150,12 +177,14 @@ public final class MomentMatchingTask: TrainingTask {
     var drawn: [Int: Int32] = [:]
     var query: [[Int]] = Array(repeating: [], count: b)
     var queryRows: [Int] = []  // rows of `predicted` at Q
+    var revealed: [(predictedRow: Int, row: Int, token: Int32)] = []  // the draws in z_s
     for (r, at) in predicted.positions.enumerated() where inStep.contains(at.row * l + at.position) {
       let token = Int32(GumbelMax.draw(count: v, rng: &rng) { u -> Double in
         u == mask ? 0 : Foundation.exp(Double(studentLogProbs[r * v + u]))
       })
       if rng.uniformDouble() < share[at.row] {
         zs[at.row, at.position] = token
+        revealed.append((r, at.row, token))
       } else {
         drawn[at.row * l + at.position] = token
         query[at.row].append(at.position)
@@ -189,6 +218,14 @@ public final class MomentMatchingTask: TrainingTask {
                                     mask: mask)
     let weighted = g.affine(generator, scale: Float(settings.weight))
     total = total.map { g.add($0, weighted) } ?? weighted
+    if settings.reinforce > 0, !revealed.isEmpty {
+      let rowCost = (0..<m).reduce(into: [Double](repeating: 0, count: b)) { cost, q in
+        cost[teacherAt.positions[q].row] += Double(scores[q * v + Int(tokensAtQ[q])])
+      }
+      total = g.add(total!, Self.scoreFunctionTerm(g, predicted.logits, revealed: revealed, rowCost: rowCost,
+                                                   queried: Set(teacherAt.positions.map(\.row)), queryCount: m,
+                                                   weight: settings.reinforce, mask: mask))
+    }
 
     // 5. One step of the auxiliary model on the student's own tokens.
     let auxLoss = ga.softCrossEntropy(auxLogits, targets: Tensor(shape: [m, v], values: auxTargets), mask: mask)
@@ -197,5 +234,26 @@ public final class MomentMatchingTask: TrainingTask {
     auxiliaryOptimizer.apply(grads)
     auxiliaryStep[flat: 0] = Float(auxiliaryOptimizer.step)
     return total!
+  }
+
+  /// Step 6: (w/|Q|)·Σ_i A_i·Σ_{j ∈ z_s(i)} log p_η(x_j), whose gradient is the score-function
+  /// part of the generator loss's gradient. Only rows with both revealed draws and Q positions
+  /// take part (the others carry no cost); A_i = cost_i − mean of the other such rows.
+  static func scoreFunctionTerm(_ g: Graph, _ logits: Var, revealed: [(predictedRow: Int, row: Int, token: Int32)],
+                                rowCost: [Double], queried: Set<Int>, queryCount m: Int, weight: Double, mask: Int) -> Var {
+    let v = logits.shape.last!
+    let used = revealed.filter { queried.contains($0.row) }
+    let rows = Set(used.map(\.row))
+    guard rows.count > 1 else { return g.affine(g.sum(logits), scale: 0) }
+    let sum = rows.reduce(0.0) { $0 + rowCost[$1] }
+    var weights = [Float](repeating: 0, count: used.count * v)
+    for (k, draw) in used.enumerated() {
+      let advantage = rowCost[draw.row] - (sum - rowCost[draw.row]) / Double(rows.count - 1)
+      // softCrossEntropy gives the mean of −q·log p: q = −A makes it the mean of A·log p(x_j).
+      weights[k * v + Int(draw.token)] = Float(-advantage)
+    }
+    let term = g.softCrossEntropy(g.selectRows(logits, used.map(\.predictedRow)),
+                                  targets: Tensor(shape: [used.count, v], values: weights), mask: mask)
+    return g.affine(term, scale: Float(weight * Double(used.count) / Double(m)))
   }
 }

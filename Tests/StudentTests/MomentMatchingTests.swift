@@ -2,7 +2,7 @@ import Engine
 import Foundation
 import MaskedDiffusion
 import Networks
-import Student
+@testable import Student
 import Teacher
 import Testing
 
@@ -20,8 +20,10 @@ final class OneBatch: TargetSource {
   /// student's weights. Each evaluation uses a fresh task (a fresh auxiliary copy of the teacher,
   /// which the task trains as a side effect) and the same random stream, so the draws are the same
   /// unless a perturbation moves a Gumbel race across a tie (not at this step size).
-  @Test(arguments: [0.0, 1.0], [0.0, 0.5])
-  func generatorGradientMatchesFiniteDifferences(noise: Double, sdttWeight: Double) throws {
+  /// With `reinforce` the loss carries the score-function term, whose value moves with the
+  /// student's log-probabilities of the (fixed) draws: the same check covers its gradient.
+  @Test(arguments: [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 0.5, 0.0), (1.0, 0.5, 0.0), (1.0, 0.0, 1.0), (0.0, 0.5, 2.0)])
+  func generatorGradientMatchesFiniteDifferences(noise: Double, sdttWeight: Double, reinforce: Double) throws {
     let v = 9, l = 10
     let teacher = try randomPartition(vocab: v, length: l, seed: 21)
     let student = try randomPartition(vocab: v, length: l, seed: 22)
@@ -33,6 +35,7 @@ final class OneBatch: TargetSource {
     var dmmd = MomentMatchingSettings()
     dmmd.noise = noise
     dmmd.sdttWeight = sdttWeight
+    dmmd.reinforce = reinforce
     let auxiliaryStart = try randomPartition(vocab: v, length: l, seed: 26)  // ≠ teacher: the scores are not zero
     func loss(_ g: Graph) throws -> Var {
       let auxiliary = try PartitionDIT(config: teacher.config)
@@ -61,6 +64,12 @@ final class OneBatch: TargetSource {
       for (t, d) in zip(student.parameters.tensors, directions) { t.assign(zip(t.toArray(), d).map { $0 + sign * h * $1 }) }
       return Double(try loss(Graph(recording: false)).value[flat: 0])
     }
+    if reinforce > 0 {  // the term is there to check: without it the loss differs
+      let withTerm = Double(value.value[flat: 0])
+      dmmd.reinforce = 0
+      defer { dmmd.reinforce = reinforce }
+      #expect(abs(Double(try loss(Graph(recording: false)).value[flat: 0]) - withTerm) > 1e-4)
+    }
     let numeric = (try shifted(1) - shifted(-1)) / Double(2 * h)
     #expect(abs(analytic) > 1e-3, "a gradient to check")
     #expect(abs(numeric - analytic) <= 2e-2 * max(1, abs(numeric)), "finite differences \(numeric), backward \(analytic)")
@@ -83,5 +92,27 @@ final class OneBatch: TargetSource {
     var stream = RandomStream(seed: 33)
     let value = try task.loss(g, network: .partition(teacher), rows: [0], upcoming: [], rng: &stream)
     #expect(abs(value.value[flat: 0]) < 1e-6)
+  }
+
+  /// The score-function term's sign and scale by hand: two rows, one draw each, costs 2 and 0, so
+  /// A = ±2; with |Q| = 4 and weight 1 the term is (1/4)·Σ A·log p(x), and its gradient raises the
+  /// logit of the cheap row's draw and lowers the costly row's (descent makes it less likely).
+  @Test func scoreFunctionTermPenalisesCostlyDraws() {
+    let g = Graph()
+    let z: [Float] = [0.5, -1, 2, 0, /* row 1 */ 1, 0, -0.5, 0]
+    let logits = g.input(Tensor(shape: [2, 4], values: z))
+    let term = MomentMatchingTask.scoreFunctionTerm(g, logits, revealed: [(0, 0, 2), (1, 1, 0)], rowCost: [2, 0],
+                                                    queried: [0, 1], queryCount: 4, weight: 1, mask: 3)
+    func logP(_ row: Int, _ c: Int) -> Double {
+      let zs = z[(row * 4)..<(row * 4 + 3)].map { Double($0) }  // the mask column (3) is excluded
+      return Double(z[row * 4 + c]) - Foundation.log(zs.map { Foundation.exp($0) }.reduce(0, +))
+    }
+    let expected = 0.25 * (2 * logP(0, 2) - 2 * logP(1, 0))
+    #expect(abs(Double(term.value[flat: 0]) - expected) < 1e-5)
+    g.backward(from: term)
+    let grad = g.gradient(of: logits)!.toArray()
+    #expect(grad[2] > 0, "the costly row's draw: a descent step lowers its logit")
+    #expect(grad[4] < 0, "the cheap row's draw: a descent step raises its logit")
+    #expect(grad[3] == 0 && grad[7] == 0, "the mask column")
   }
 }
