@@ -103,6 +103,10 @@ public final class MomentMatchingTask: TrainingTask {
   let studentStep: Double
   /// The auxiliary optimizer's step count, as a tensor so that checkpoints carry it.
   let auxiliaryStep = Tensor.zeros([1])
+  /// The score-function term (step 6) is a surrogate: its gradient is the one wanted, its value
+  /// means nothing, so the loss reported (logs, NaN guard) leaves it out. Tests set this to
+  /// finite-difference its gradient.
+  var reportsScoreFunctionValue = false
 
   /// - Parameters:
   ///   - teacher: the frozen denoiser whose distribution the student should sample from.
@@ -224,7 +228,8 @@ public final class MomentMatchingTask: TrainingTask {
       }
       total = g.add(total!, Self.scoreFunctionTerm(g, predicted.logits, revealed: revealed, rowCost: rowCost,
                                                    queried: Set(teacherAt.positions.map(\.row)), queryCount: m,
-                                                   weight: settings.reinforce, mask: mask))
+                                                   weight: settings.reinforce, mask: mask,
+                                                   centred: !reportsScoreFunctionValue))
     }
 
     // 5. One step of the auxiliary model on the student's own tokens.
@@ -236,11 +241,13 @@ public final class MomentMatchingTask: TrainingTask {
     return total!
   }
 
-  /// Step 6: (w/|Q|)·Σ_i A_i·Σ_{j ∈ z_s(i)} log p_η(x_j), whose gradient is the score-function
+  /// Step 6: (w/|Q|)·Σ_i A_i·Σ_{j ∈ z_s(i)} log p_η(x_j) (less its own value when `centred`),
+  /// whose gradient is the score-function
   /// part of the generator loss's gradient. Only rows with both revealed draws and Q positions
   /// take part (the others carry no cost); A_i = cost_i − mean of the other such rows.
   static func scoreFunctionTerm(_ g: Graph, _ logits: Var, revealed: [(predictedRow: Int, row: Int, token: Int32)],
-                                rowCost: [Double], queried: Set<Int>, queryCount m: Int, weight: Double, mask: Int) -> Var {
+                                rowCost: [Double], queried: Set<Int>, queryCount m: Int, weight: Double, mask: Int,
+                                centred: Bool = false) -> Var {
     let v = logits.shape.last!
     let used = revealed.filter { queried.contains($0.row) }
     let rows = Set(used.map(\.row))
@@ -254,6 +261,8 @@ public final class MomentMatchingTask: TrainingTask {
     }
     let term = g.softCrossEntropy(g.selectRows(logits, used.map(\.predictedRow)),
                                   targets: Tensor(shape: [used.count, v], values: weights), mask: mask)
-    return g.affine(term, scale: Float(weight * Double(used.count) / Double(m)))
+    let scale = Float(weight * Double(used.count) / Double(m))
+    // Centred: the value minus itself (a constant), so that only the gradient remains.
+    return g.affine(term, scale: scale, shift: centred ? -scale * term.value[flat: 0] : 0)
   }
 }

@@ -42,6 +42,7 @@ final class OneBatch: TargetSource {
       auxiliary.parameters.copy(from: auxiliaryStart.parameters)
       let task = try MomentMatchingTask(source: OneBatch(batch), teacher: .partition(teacher), auxiliary: .partition(auxiliary),
                                         studentSteps: 2, settings: dmmd, objective: DistillationObjective())
+      task.reportsScoreFunctionValue = true
       var stream = RandomStream(seed: 24)
       return try task.loss(g, network: .partition(student), rows: Array(0..<8), upcoming: [], rng: &stream)
     }
@@ -114,5 +115,16 @@ final class OneBatch: TargetSource {
     #expect(grad[2] > 0, "the costly row's draw: a descent step lowers its logit")
     #expect(grad[4] < 0, "the cheap row's draw: a descent step raises its logit")
     #expect(grad[3] == 0 && grad[7] == 0, "the mask column")
+  }
+
+  /// The reported loss leaves the score-function surrogate's value out; its gradient stays.
+  @Test func reportedLossLeavesTheSurrogateValueOut() throws {
+    let g = Graph()
+    let logits = g.input(Tensor(shape: [2, 4], values: [0.5, -1, 2, 0, 1, 0, -0.5, 0]))
+    let term = MomentMatchingTask.scoreFunctionTerm(g, logits, revealed: [(0, 0, 2), (1, 1, 0)], rowCost: [2, 0],
+                                                    queried: [0, 1], queryCount: 4, weight: 1, mask: 3, centred: true)
+    #expect(abs(term.value[flat: 0]) < 1e-6)
+    g.backward(from: term)
+    #expect(g.gradient(of: logits)!.toArray()[2] > 0)
   }
 }
