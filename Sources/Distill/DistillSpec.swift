@@ -38,8 +38,10 @@ public struct DistillSpec: Codable, Sendable {
   public var divergence: Divergence = .reverseKL
   /// The published codes' un-normalised targets (SPEC §6 defect), only to reproduce published runs.
   public var leakyNormalization = false
-  /// How the tokens beyond the stored top K count in the student's loss.
-  public var tail: TailTreatment = .spread
+  /// How the tokens beyond the stored top K count in the student's loss. One bucket by default:
+  /// the published uniform spread teaches a student to sample uniformly random tokens when K ≪ V
+  /// (measured on GPT-2 BPE, README); both are the same when K ≥ V − 1.
+  public var tail: TailTreatment = .bucket
   /// Student optimisation per round (`steps` = optimizer steps per round). AdamW state, EMA and
   /// the schedule carry on across rounds, as in the papers.
   public var student: TrainingSettings
@@ -70,7 +72,7 @@ public struct DistillSpec: Codable, Sendable {
     topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? 64
     divergence = try c.decodeIfPresent(Divergence.self, forKey: .divergence) ?? .reverseKL
     leakyNormalization = try c.decodeIfPresent(Bool.self, forKey: .leakyNormalization) ?? false
-    tail = try c.decodeIfPresent(TailTreatment.self, forKey: .tail) ?? .spread
+    tail = try c.decodeIfPresent(TailTreatment.self, forKey: .tail) ?? .bucket
     student = try c.decode(TrainingSettings.self, forKey: .student)
     start = try c.decodeIfPresent(WeightChoice.self, forKey: .start) ?? .raw
     nextTeacher = try c.decodeIfPresent(WeightChoice.self, forKey: .nextTeacher) ?? .raw
