@@ -86,9 +86,9 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
 ///     adds (w/|Q|)·Σ_rows A_i·Σ_{j ∈ z_s(i)} ∇ log p_η(x_j), with A_i the row's sampled cost
 ///     Σ_{q ∈ Q(i)} (log p_φ(x_q|z_s) − log p_θ(x_q|z_s)) (an estimate of log q/p of the row's Q
 ///     tokens given its z_s tokens: high when the teacher finds them at odds with the revealed
-///     ones) minus the mean of the other rows' (a baseline). The paper stops
-///     the gradient at the draws; then nothing rewards a row's revealed tokens for agreeing with
-///     the ones drawn beside them, which is the only way a shared noise input can be put to use.
+///     ones) minus the mean of the other rows' (a baseline). The paper stops the gradient at
+///     the draws; then nothing rewards a row's revealed tokens for agreeing with the ones drawn
+///     beside them, which is the only way a shared noise input can be put to use.
 ///
 /// The positions of one step are drawn independently given x_t; step 3 judges them jointly, which
 /// is what few-step sampling gets wrong and SDTT's per-position targets cannot see.
@@ -242,9 +242,9 @@ public final class MomentMatchingTask: TrainingTask {
   }
 
   /// Step 6: (w/|Q|)·Σ_i A_i·Σ_{j ∈ z_s(i)} log p_η(x_j) (less its own value when `centred`),
-  /// whose gradient is the score-function
-  /// part of the generator loss's gradient. Only rows with both revealed draws and Q positions
-  /// take part (the others carry no cost); A_i = cost_i − mean of the other such rows.
+  /// whose gradient is the score-function part of the generator loss's gradient. Only rows with
+  /// both revealed draws and Q positions take part (the others carry no cost); A_i = cost_i − the
+  /// mean of the other such rows.
   static func scoreFunctionTerm(_ g: Graph, _ logits: Var, revealed: [(predictedRow: Int, row: Int, token: Int32)],
                                 rowCost: [Double], queried: Set<Int>, queryCount m: Int, weight: Double, mask: Int,
                                 centred: Bool = false) -> Var {
