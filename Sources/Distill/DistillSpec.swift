@@ -110,11 +110,20 @@ public struct DistillSpec: Codable, Sendable {
     if method == .dmmd {
       guard let dmmd else { throw RecipeError.invalid("distill", "method 'dmmd' needs a 'dmmd' section (e.g. {\"noise\": 1})") }
       try dmmd.validate()
+      try require(!dmmd.seedTokens || times == .studentGrid,
+                  "dmmd.seed_tokens seeds the student's first step, the rows at t = 1: it needs \"times\": \"student_grid\"")
     }
   }
 
-  /// The sampler settings a round's student is meant to be sampled with (its noise input, if any).
-  public var studentNoise: Double { method == .dmmd ? (dmmd?.noise ?? 0) : 0 }
+  /// `variant` with the inputs a round's student was distilled with (its noise scale and seed
+  /// tokens, if any); a sampler without them gives such a student a first step it never trained on.
+  public func studentSampler(_ variant: SamplerVariant) -> SamplerVariant {
+    guard method == .dmmd, let dmmd else { return variant }
+    var v = variant
+    v.noise = dmmd.noise
+    v.seedTokens = dmmd.seedTokens
+    return v
+  }
 }
 
 

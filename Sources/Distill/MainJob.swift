@@ -156,9 +156,13 @@ public enum MainJob {
                          summary: spec.map { "Distilled with \($0.method.rawValue.uppercased()) from a \($0.s0)-step teacher in \(r) rounds of \($0.k) teacher steps per student step: samples in \($0.studentSteps(round: r)) steps." },
                          source: source.path)
     if let report {
-      // Each model's rows with the recipe's own sampler (a noise-conditioned student keeps its noise).
-      let rows = report.rows.filter { ($0.round == r || $0.round == 0)
-        && $0.sampler == SamplerVariant(schedule: recipe?.eval.sampler ?? .uniform, noise: $0.sampler.noise) }
+      // Each model's rows with the recipe's own sampler (a student keeps its noise and seed inputs).
+      let rows = report.rows.filter { row in
+        var own = SamplerVariant(schedule: recipe?.eval.sampler ?? .uniform)
+        own.noise = row.sampler.noise
+        own.seedTokens = row.sampler.seedTokens
+        return (row.round == r || row.round == 0) && row.sampler == own
+      }
       var markdown = "Measured by this run's report (`\(run.reportJSON.path)`), \(report.metric) as the quality measure:\n\n"
         + TradeoffTable.markdown(rows)
       let nll = report.models.filter { $0.round == r || $0.round == 0 }.compactMap { m in
@@ -172,10 +176,19 @@ public enum MainJob {
                                                markdown: SamplerComparison.markdown(comparison, metric: report.metric)
                                                  .replacingOccurrences(of: "## Against the teacher's best free sampler\n\n", with: "")))
       }
-      if let noise = spec?.studentNoise, noise > 0 {
+      if let inputs = spec?.studentSampler(.plain), inputs.noise > 0 || inputs.seedTokens {
+        var flags: [String] = [], why: [String] = []
+        if inputs.noise > 0 {
+          flags.append("--noise \(inputs.noise)")
+          why.append("each row draws σ ~ U(0, \(inputs.noise)) at every step and feeds it through the time conditioning")
+        }
+        if inputs.seedTokens {
+          flags.append("--seed-tokens")
+          why.append("the first step reads a uniformly random token at every unknown position, with σ = −1")
+        }
         card.sections.append(ModelCard.Section(title: "Sampling this student", markdown:
-          "It was distilled with a noise input: sample it with `pgm sample --noise \(noise)` (each row draws σ ~ U(0, \(noise)) at every step "
-          + "and feeds it through the time conditioning). The reference's samplers pass σ = 0, which gives a noise-free, lower-quality sampler."))
+          "It was distilled with latent inputs: sample it with `pgm sample \(flags.joined(separator: " "))` (\(why.joined(separator: "; "))). "
+          + "The reference's samplers pass σ = 0 and no seeds, which gives a latent-free, lower-quality sampler."))
       }
     }
     try ModelExporting.export(modelFolder: source, to: destination, card: card, recipe: recipe, round: r, log: log)

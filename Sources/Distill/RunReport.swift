@@ -84,13 +84,16 @@ public struct RunReport {
   /// The sampler a model is meant to be sampled with: the recipe's schedule, plus the noise input
   /// of noise-conditioned students.
   func defaultVariant(round: Int) -> SamplerVariant {
-    SamplerVariant(schedule: recipe.eval.sampler, noise: round == 0 ? 0 : (spec?.studentNoise ?? 0))
+    studentInputs(SamplerVariant(schedule: recipe.eval.sampler), round: round)
   }
 
-  /// Every free variant for a model of `round` (noise-conditioned students keep their noise).
+  /// Every free variant for a model of `round` (students keep their noise and seed inputs).
   func freeVariants(round: Int) -> [SamplerVariant] {
-    let noise = round == 0 ? 0 : (spec?.studentNoise ?? 0)
-    return SamplerVariant.freeGrid.map { var v = $0; v.noise = noise; return v }
+    SamplerVariant.freeGrid.map { studentInputs($0, round: round) }
+  }
+
+  private func studentInputs(_ v: SamplerVariant, round: Int) -> SamplerVariant {
+    round == 0 ? v : (spec?.studentSampler(v) ?? v)
   }
 
   /// Evaluates what is missing and writes the three report files: every model at every step count

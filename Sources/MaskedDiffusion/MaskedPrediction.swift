@@ -20,9 +20,10 @@ public struct MaskedPrediction {
   /// The logits at every masked position of `tokens` [B, L] (mask id = the config's mask index).
   /// `sigma` [B]: each row's conditioning input (nil: 0, as every published model). `only`: per
   /// row, the masked positions wanted (in position order; nil: all of them) — the partition
-  /// network's decoder then runs on those alone.
+  /// network's decoder then runs on those alone. `seeds` [B, L]: latent tokens joining the clean
+  /// set at masked positions (`SeedTokens`; partition network, packed path only).
   public init(_ g: Graph, _ denoiser: Denoiser, tokens: TokenTensor, path: Path = .packed, sigma: [Float]? = nil,
-              only: [[Int]]? = nil) {
+              only: [[Int]]? = nil, seeds: TokenTensor? = nil) {
     let mask = Int32(denoiser.config.maskIndex), l = tokens.shape[1]
     var rows: [Int] = [], at: [(row: Int, position: Int)] = []
     /// Rows of a full-length [B·L, V] output at the wanted masked positions.
@@ -31,9 +32,12 @@ public struct MaskedPrediction {
         for j in only?[i] ?? (0..<l).filter({ tokens[i, $0] == mask }) { rows.append(i * l + j); at.append((i, j)) }
       }
     }
+    if seeds != nil {
+      guard case .partition = denoiser, path == .packed else { preconditionFailure("seed tokens need the partition network's packed path") }
+    }
     switch (denoiser, path) {
     case (.partition(let pgm), .packed):
-      let (batch, queries) = PackedBatch.packing(tokens, mask: mask, only: only)
+      let (batch, queries) = PackedBatch.packing(tokens, mask: mask, only: only, seeds: seeds)
       let lq = batch.queryPositions.shape[1]
       let full = pgm.logits(g, packed: batch, sigma: sigma)
       for (i, q) in queries.enumerated() {

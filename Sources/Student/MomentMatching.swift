@@ -22,12 +22,15 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
   /// Weight of the gradient through the student's draws revealed in z_s (score function, see
   /// `MomentMatchingTask`). 0: the gradient stops at the draws, as in the paper.
   public var reinforce: Double = 0
+  /// The first step's latent (`SeedTokens`): rows at t = 1 read a random token at every masked
+  /// position through the encoder, and σ = −1. The student must then be sampled with seed tokens.
+  public var seedTokens = false
 
   public init() {}
 
   enum CodingKeys: String, CodingKey {
     case weight, sdttWeight = "sdtt_weight", noise, auxiliaryLearningRate = "auxiliary_lr"
-    case teacherInAuxiliary = "teacher_in_auxiliary", reinforce
+    case teacherInAuxiliary = "teacher_in_auxiliary", reinforce, seedTokens = "seed_tokens"
   }
 
   public init(from decoder: Decoder) throws {
@@ -38,9 +41,10 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
     auxiliaryLearningRate = try c.decodeIfPresent(Float.self, forKey: .auxiliaryLearningRate) ?? 1e-4
     teacherInAuxiliary = try c.decodeIfPresent(Double.self, forKey: .teacherInAuxiliary) ?? 1
     reinforce = try c.decodeIfPresent(Double.self, forKey: .reinforce) ?? 0
+    seedTokens = try c.decodeIfPresent(Bool.self, forKey: .seedTokens) ?? false
   }
 
-  /// `reinforce` is written only when set, so that the recipes and manifests of runs made before
+  /// `reinforce` and `seed_tokens` are written only when set, so that the recipes and manifests of runs made before
   /// it existed keep their hashes.
   public func encode(to encoder: Encoder) throws {
     var c = encoder.container(keyedBy: CodingKeys.self)
@@ -50,6 +54,7 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
     try c.encode(auxiliaryLearningRate, forKey: .auxiliaryLearningRate)
     try c.encode(teacherInAuxiliary, forKey: .teacherInAuxiliary)
     if reinforce != 0 { try c.encode(reinforce, forKey: .reinforce) }
+    if seedTokens { try c.encode(seedTokens, forKey: .seedTokens) }
   }
 
   public func validate() throws {
@@ -150,10 +155,13 @@ public final class MomentMatchingTask: TrainingTask {
   public func loss(_ g: Graph, network: Network, rows: [Int], upcoming: [Int], rng: inout RandomStream) throws -> Var {
     syncRestoredStep()
     let student = try network.requireDenoiser("on-policy distillation")
+    if settings.seedTokens, case .mdlm = student {
+      throw TrainingError.invalidSettings("dmmd: seed_tokens is a partition-network input; an MDLM student has no such input")
+    }
     let batch = try source.batch(rows: rows)
     let mask = student.config.maskIndex, v = student.config.vocabSize
     let b = batch.inputs.shape[0], l = batch.inputs.shape[1]
-    let sigma: [Float]? = settings.noise > 0 ? (0..<b).map { _ in Float(rng.uniformDouble() * settings.noise) } : nil
+    var sigma: [Float]? = settings.noise > 0 ? (0..<b).map { _ in Float(rng.uniformDouble() * settings.noise) } : nil
     // The student's step: each masked position is in it (R) with the ancestral probability.
     var step: [[Int]] = Array(repeating: [], count: b)
     for i in 0..<b {
@@ -162,10 +170,22 @@ public final class MomentMatchingTask: TrainingTask {
       let q = (alphaS - alphaT) / max(1 - alphaT, 1e-12)
       for j in 0..<l where batch.inputs[i, j] == Int32(mask) && rng.uniformDouble() < q { step[i].append(j) }
     }
+    // The first step's latent: seeds at the masked positions of the rows at t = 1, flagged by σ.
+    var seeds: TokenTensor? = nil
+    if settings.seedTokens {
+      let first = Set((0..<b).filter { SeedTokens.isFirstStep(time: batch.times[$0]) })
+      if !first.isEmpty {
+        seeds = SeedTokens.seeds(for: batch.inputs, rows: first, vocabularySize: v, mask: mask, rng: &rng)
+        var s = sigma ?? [Float](repeating: 0, count: b)
+        for i in first { s[i] = SeedTokens.sigma }
+        sigma = s
+      }
+    }
     var total: Var? = nil
     // The student's prediction: at every masked position when the SDTT term needs them, else only
     // at R (the decoder runs on R alone).
-    let predicted = MaskedPrediction(g, student, tokens: batch.inputs, sigma: sigma, only: settings.sdttWeight > 0 ? nil : step)
+    let predicted = MaskedPrediction(g, student, tokens: batch.inputs, sigma: sigma, only: settings.sdttWeight > 0 ? nil : step,
+                                     seeds: seeds)
     if settings.sdttWeight > 0 {
       let sdtt = g.distillationLoss(predicted.logits, targets: batch.targets, divergence: objective.divergence, mask: mask,
                                     normalization: objective.normalization, tail: objective.tail)

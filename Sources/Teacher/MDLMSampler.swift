@@ -36,7 +36,11 @@ public struct MDLMSampler: Sampler {
 
   public func generate(prefixes: [[Int32]], steps: Int, rng: inout RandomStream, options: SamplingOptions,
                        progress: ((Int) -> Void)?) throws -> SamplingRun {
-    try runInBatches(prefixes: prefixes, steps: steps, rng: &rng, options: options, config: config,
+    guard !options.seedTokens else {
+      throw SamplingError.unsupportedNetwork("seed tokens are a partition-network input (its encoder reads them beside the clean set); "
+                                             + "an MDLM network has no such input")
+    }
+    return try runInBatches(prefixes: prefixes, steps: steps, rng: &rng, options: options, config: config,
                      progress: progress) { batch, streams in
       sampleBatch(prefixes: batch, streams: &streams, steps: steps, options: options)
     }

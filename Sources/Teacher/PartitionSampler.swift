@@ -78,9 +78,24 @@ public struct PartitionSampler: Sampler {
       // Random order: query the next counts[r] positions. Confidence: query every unknown one.
       let queried = (0..<b).map { r in counts[r] == 0 ? 0 : (options.order == .random ? counts[r] : orders[r].count - revealed[r]) }
       let lq = queried.max()!
-      let packed = packer.batch(queries: { r in orders[r][revealed[r]..<(revealed[r] + queried[r])] }, width: lq)
-      let sigma: [Float]? = options.noise > 0
+      var packed = packer.batch(queries: { r in orders[r][revealed[r]..<(revealed[r] + queried[r])] }, width: lq)
+      var sigma: [Float]? = options.noise > 0
         ? (0..<b).map { Float(streams[$0].uniformDouble() * options.noise) } : nil
+      let seeded = options.seedTokens ? (0..<b).filter { revealed[$0] == 0 && counts[$0] > 0 } : []
+      if !seeded.isEmpty {
+        // A row's first pass: its unknown positions join the clean set with seed tokens (SeedTokens).
+        var seeds = TokenTensor(shape: [b, l], repeating: Int32(config.maskIndex))
+        var s = sigma ?? [Float](repeating: 0, count: b)
+        for r in seeded {
+          for p in prefixes[r].count..<l { seeds[r, p] = SeedTokens.draw(vocabularySize: v, mask: config.maskIndex, rng: &streams[r]) }
+          s[r] = SeedTokens.sigma
+        }
+        packed = PackedBatch.packing(TokenTensor(shape: [b, l], values: outcome.samples.flatMap { $0 }),
+                                     mask: Int32(config.maskIndex),
+                                     only: (0..<b).map { r in orders[r][revealed[r]..<(revealed[r] + queried[r])].map(Int.init) },
+                                     seeds: seeds).batch
+        sigma = s
+      }
       let g = Graph(recording: false)
       g.packedWeights = weights
       let logits = network.logits(g, packed: packed, sigma: sigma, conditioning: conditioning).value

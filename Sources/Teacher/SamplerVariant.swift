@@ -12,19 +12,23 @@ public struct SamplerVariant: Codable, Sendable, Hashable, CustomStringConvertib
   /// entropy), above 1 flattens: the knob that moves a model along its quality–entropy line, so a
   /// comparison at equal entropy can use it for teacher and student alike.
   public var temperature: Double
+  /// For students distilled with seed tokens: the first step reads a random token at every unknown
+  /// position (`SeedTokens`).
+  public var seedTokens: Bool
 
   public init(schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, topP: Double = 1,
-              greedyTail: Bool = false, noise: Double = 0, temperature: Double = 1) {
+              greedyTail: Bool = false, noise: Double = 0, temperature: Double = 1, seedTokens: Bool = false) {
     self.schedule = schedule; self.order = order; self.topP = topP; self.greedyTail = greedyTail; self.noise = noise
-    self.temperature = temperature
+    self.temperature = temperature; self.seedTokens = seedTokens
   }
 
   enum CodingKeys: String, CodingKey {
     case schedule = "sampler", order, topP = "top_p", greedyTail = "greedy_tail", noise, temperature
+    case seedTokens = "seed_tokens"
   }
 
-  /// Temperature 1 is not written, so a variant without one encodes (and hashes, in cached
-  /// evaluation rows) exactly as before the option existed.
+  /// Temperature 1 and seed tokens off are not written, so a variant without them encodes (and
+  /// hashes, in cached evaluation rows) exactly as before the options existed.
   public func encode(to encoder: Encoder) throws {
     var c = encoder.container(keyedBy: CodingKeys.self)
     try c.encode(schedule, forKey: .schedule)
@@ -33,6 +37,7 @@ public struct SamplerVariant: Codable, Sendable, Hashable, CustomStringConvertib
     try c.encode(greedyTail, forKey: .greedyTail)
     try c.encode(noise, forKey: .noise)
     if temperature != 1 { try c.encode(temperature, forKey: .temperature) }
+    if seedTokens { try c.encode(seedTokens, forKey: .seedTokens) }
   }
 
   public init(from decoder: Decoder) throws {
@@ -43,6 +48,7 @@ public struct SamplerVariant: Codable, Sendable, Hashable, CustomStringConvertib
     greedyTail = try c.decodeIfPresent(Bool.self, forKey: .greedyTail) ?? false
     noise = try c.decodeIfPresent(Double.self, forKey: .noise) ?? 0
     temperature = try c.decodeIfPresent(Double.self, forKey: .temperature) ?? 1
+    seedTokens = try c.decodeIfPresent(Bool.self, forKey: .seedTokens) ?? false
   }
 
   /// The published default: uniform random reveals, full distribution, a draw at every step.
@@ -57,6 +63,7 @@ public struct SamplerVariant: Codable, Sendable, Hashable, CustomStringConvertib
     if topP < 1 { parts.append("top-p \(Self.format(topP))") }
     if greedyTail { parts.append("greedy-tail") }
     if noise > 0 { parts.append("noise \(Self.format(noise))") }
+    if seedTokens { parts.append("seeds") }
     return parts.isEmpty ? "plain" : parts.joined(separator: "+")
   }
 

@@ -46,10 +46,13 @@ public struct SamplingOptions: Sendable, Equatable {
   public var noise: Double
   /// Logits are divided by it before nucleus filtering and the draw (1 = off, as the reference).
   public var temperature: Double
+  /// Partition networks distilled with seed tokens: the first pass reads a random token at every
+  /// unknown position, with σ = −1 (`SeedTokens`). false: as every published model.
+  public var seedTokens: Bool
 
   public init(prefix: [Int32], batchSize: Int = 1, topP: Double = 1, greedyTail: Bool = false,
               schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, noise: Double = 0,
-              temperature: Double = 1) {
+              temperature: Double = 1, seedTokens: Bool = false) {
     self.prefix = prefix
     self.batchSize = batchSize
     self.topP = topP
@@ -58,20 +61,22 @@ public struct SamplingOptions: Sendable, Equatable {
     self.order = order
     self.noise = noise
     self.temperature = temperature
+    self.seedTokens = seedTokens
   }
 
   /// Unconditional sampling: only the BOS at position 0 is known.
   public init(bos: Int32, batchSize: Int = 1, topP: Double = 1, greedyTail: Bool = false,
               schedule: PartitionSchedule = .uniform, order: RevealOrder = .random, noise: Double = 0,
-              temperature: Double = 1) {
+              temperature: Double = 1, seedTokens: Bool = false) {
     self.init(prefix: [bos], batchSize: batchSize, topP: topP, greedyTail: greedyTail, schedule: schedule,
-              order: order, noise: noise, temperature: temperature)
+              order: order, noise: noise, temperature: temperature, seedTokens: seedTokens)
   }
 
   /// The options of a named sampler variant.
   public init(bos: Int32, batchSize: Int, variant: SamplerVariant) {
     self.init(bos: bos, batchSize: batchSize, topP: variant.topP, greedyTail: variant.greedyTail,
-              schedule: variant.schedule, order: variant.order, noise: variant.noise, temperature: variant.temperature)
+              schedule: variant.schedule, order: variant.order, noise: variant.noise, temperature: variant.temperature,
+              seedTokens: variant.seedTokens)
   }
 
   /// Checks what does not depend on the prefixes (those are checked per row by `validatePrefix`).

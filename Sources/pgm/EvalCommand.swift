@@ -62,8 +62,11 @@ struct EvalCommand: ParsableCommand {
   @Flag(help: "The final reveal of each sample takes the argmax.")
   var greedyTail = false
 
-  @Option(help: "Noise-conditioned students: σ ~ U(0, NOISE) per sample and step.")
+  @Option(help: "Noise-conditioned students: σ ~ U(0, NOISE) per sample and step (kept by --all-samplers).")
   var noise: Double = 0
+
+  @Flag(help: "Students distilled with seed tokens: the first step reads a random token at every unknown position (kept by --all-samplers).")
+  var seedTokens = false
 
   @Flag(help: "Every free sampler variant (plain, nucleus 0.95/0.9/0.8, greedy tail, confidence order, combinations, non-uniform, temperature 0.9/1.1) instead of the one the options above describe.")
   var allSamplers = false
@@ -101,9 +104,10 @@ struct EvalCommand: ParsableCommand {
       let result = try ModelEvaluation.run(model: URL(fileURLWithPath: model), steps: steps.values, samples: samples, batch: batch,
                                            seed: seed, data: data.map { URL(fileURLWithPath: $0) },
                                            evaluator: evaluator.map { URL(fileURLWithPath: $0) },
-                                           variants: allSamplers ? SamplerVariant.freeGrid
+                                           variants: allSamplers
+                                             ? SamplerVariant.freeGrid.map { var v = $0; v.noise = noise; v.seedTokens = seedTokens; return v }
                                              : [SamplerVariant(schedule: sampler, order: order, topP: topP, greedyTail: greedyTail, noise: noise,
-                                                               temperature: temperature)],
+                                                               temperature: temperature, seedTokens: seedTokens)],
                                            log: Output.progress)
       if json { print(try Output.json(result)); return }
       for note in result.notes { print("note: \(note)") }

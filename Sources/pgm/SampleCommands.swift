@@ -60,6 +60,9 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Noise-conditioned students: each step draws σ ~ U(0, NOISE) per sample (0 = off).")
   var noise: Double = 0
 
+  @Flag(help: "Students distilled with seed tokens: the first step reads a random token at every unknown position.")
+  var seedTokens = false
+
   @Option(help: "Seed of the random stream.")
   var seed: UInt64 = 0
 
@@ -108,7 +111,7 @@ struct SampleCommand: ParsableCommand {
         }
       }
       let options = SamplingOptions(prefix: known, batchSize: batch, topP: topP, greedyTail: greedyTail, schedule: sampler,
-                                    order: order, noise: noise, temperature: temperature)
+                                    order: order, noise: noise, temperature: temperature, seedTokens: seedTokens)
       var rng = RandomStream(seed: seed)
       let start = Clock.now()
       let run = try makeSampler(for: network).generate(count: count, steps: steps, rng: &rng, options: options) { done in

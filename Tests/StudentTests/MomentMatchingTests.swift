@@ -22,8 +22,10 @@ final class OneBatch: TargetSource {
   /// unless a perturbation moves a Gumbel race across a tie (not at this step size).
   /// With `reinforce` the loss carries the score-function term, whose value moves with the
   /// student's log-probabilities of the (fixed) draws: the same check covers its gradient.
-  @Test(arguments: [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 0.5, 0.0), (1.0, 0.5, 0.0), (1.0, 0.0, 1.0), (0.0, 0.5, 2.0)])
-  func generatorGradientMatchesFiniteDifferences(noise: Double, sdttWeight: Double, reinforce: Double) throws {
+  /// With `seeds`, half the rows are at t = 1 and read seed tokens (the first step's latent).
+  @Test(arguments: [(0.0, 0.0, 0.0, false), (1.0, 0.0, 0.0, false), (0.0, 0.5, 0.0, false), (1.0, 0.5, 0.0, false),
+                    (1.0, 0.0, 1.0, false), (0.0, 0.5, 2.0, false), (0.0, 0.0, 0.0, true), (1.0, 0.5, 0.0, true)])
+  func generatorGradientMatchesFiniteDifferences(noise: Double, sdttWeight: Double, reinforce: Double, seeds: Bool) throws {
     let v = 9, l = 10
     let teacher = try randomPartition(vocab: v, length: l, seed: 21)
     let student = try randomPartition(vocab: v, length: l, seed: 22)
@@ -31,8 +33,10 @@ final class OneBatch: TargetSource {
     let x0 = TokenTensor(shape: [8, l], values: (0..<(8 * l)).map { _ in Int32(rng.int(below: v - 1)) })
     var settings = TeacherSettings(steps: 2, dt: 0.25, topK: v - 1)
     settings.cleanPrefix = 1
-    let batch = TeacherTargets.generate(teacher: .partition(teacher), clean: x0, settings: settings, rng: &rng)
+    var batch = TeacherTargets.generate(teacher: .partition(teacher), clean: x0, settings: settings, rng: &rng)
+    if seeds { for i in 0..<4 { batch.times[i] = 1 } }
     var dmmd = MomentMatchingSettings()
+    dmmd.seedTokens = seeds
     dmmd.noise = noise
     dmmd.sdttWeight = sdttWeight
     dmmd.reinforce = reinforce
@@ -70,6 +74,11 @@ final class OneBatch: TargetSource {
       dmmd.reinforce = 0
       defer { dmmd.reinforce = reinforce }
       #expect(abs(Double(try loss(Graph(recording: false)).value[flat: 0]) - withTerm) > 1e-4)
+    }
+    if seeds {  // the rows at t = 1 read their seeds: without them the loss differs
+      dmmd.seedTokens = false
+      defer { dmmd.seedTokens = true }
+      #expect(abs(Double(try loss(Graph(recording: false)).value[flat: 0]) - Double(value.value[flat: 0])) > 1e-4)
     }
     let numeric = (try shifted(1) - shifted(-1)) / Double(2 * h)
     #expect(abs(analytic) > 1e-3, "a gradient to check")
