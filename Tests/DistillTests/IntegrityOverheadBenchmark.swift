@@ -8,7 +8,7 @@ import Networks
 import Teacher
 import Testing
 
-/// What the manifests cost for `runs/quickstart.json`: every file the quickstart writes, at its
+/// What the manifests cost for `runs/quickstart-sdtt.json` (the most files of the provided recipes): every file the quickstart writes, at its
 /// real size (data, four training folders with checkpoint and two model folders, three targets
 /// files of 25 600 rows with K = 65), hashed once as a phase completes and once more as a later
 /// process verifies it. Run with `PGM_BENCH_INTEGRITY=1 swift test --filter IntegrityOverheadBenchmark`.
@@ -19,7 +19,7 @@ import Testing
     defer { try? FileManager.default.removeItem(at: dir) }
     let run = RunFolder(root: dir)
     let recipe = try Recipe.load(URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent().appendingPathComponent("runs/quickstart.json"))
+      .deletingLastPathComponent().appendingPathComponent("runs/quickstart-sdtt.json"))
     guard case .synthetic(let s) = recipe.data, let d = recipe.distill else { return }
     // The data.
     try FileManager.default.createDirectory(at: run.data.deletingLastPathComponent(), withIntermediateDirectories: true)

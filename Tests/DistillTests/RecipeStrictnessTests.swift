@@ -84,7 +84,7 @@ import Testing
   }
 
   /// The provided recipes pass the same checks on this machine.
-  @Test(arguments: ["quickstart.json", "quickstart-dmmd.json", "synthetic-teacher.json"])
+  @Test(arguments: ["quickstart.json", "quickstart-sdtt.json", "quickstart-dmmd.json", "synthetic-teacher.json"])
   func providedRecipesFit(_ name: String) throws {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("runs/\(name)")
