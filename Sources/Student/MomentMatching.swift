@@ -25,12 +25,17 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
   /// The first step's latent (`SeedTokens`): rows at t = 1 read a random token at every masked
   /// position through the encoder, and σ = −1. The student must then be sampled with seed tokens.
   public var seedTokens = false
+  /// Weight of the first step's pooled-marginal term: KL(π ‖ q̄) between the teacher's and the
+  /// student's token distributions pooled over the positions the first step reveals in the batch
+  /// (see `MomentMatchingTask`). It counters mode dropping across samples, which the per-row
+  /// generator loss sees only slowly. 0: off.
+  public var marginal: Double = 0
 
   public init() {}
 
   enum CodingKeys: String, CodingKey {
     case weight, sdttWeight = "sdtt_weight", noise, auxiliaryLearningRate = "auxiliary_lr"
-    case teacherInAuxiliary = "teacher_in_auxiliary", reinforce, seedTokens = "seed_tokens"
+    case teacherInAuxiliary = "teacher_in_auxiliary", reinforce, seedTokens = "seed_tokens", marginal
   }
 
   public init(from decoder: Decoder) throws {
@@ -42,9 +47,10 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
     teacherInAuxiliary = try c.decodeIfPresent(Double.self, forKey: .teacherInAuxiliary) ?? 1
     reinforce = try c.decodeIfPresent(Double.self, forKey: .reinforce) ?? 0
     seedTokens = try c.decodeIfPresent(Bool.self, forKey: .seedTokens) ?? false
+    marginal = try c.decodeIfPresent(Double.self, forKey: .marginal) ?? 0
   }
 
-  /// `reinforce` and `seed_tokens` are written only when set, so that the recipes and manifests of runs made before
+  /// `reinforce`, `seed_tokens` and `marginal` are written only when set, so that the recipes and manifests of runs made before
   /// it existed keep their hashes.
   public func encode(to encoder: Encoder) throws {
     var c = encoder.container(keyedBy: CodingKeys.self)
@@ -55,6 +61,7 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
     try c.encode(teacherInAuxiliary, forKey: .teacherInAuxiliary)
     if reinforce != 0 { try c.encode(reinforce, forKey: .reinforce) }
     if seedTokens { try c.encode(seedTokens, forKey: .seedTokens) }
+    if marginal != 0 { try c.encode(marginal, forKey: .marginal) }
   }
 
   public func validate() throws {
@@ -66,6 +73,8 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
     try require(teacherInAuxiliary >= 0 && teacherInAuxiliary.isFinite, "teacher_in_auxiliary must be ≥ 0")
     try require(reinforce >= 0 && reinforce.isFinite, "reinforce must be ≥ 0")
     try require(reinforce == 0 || weight > 0, "reinforce needs the generator loss (weight > 0)")
+    try require(marginal >= 0 && marginal.isFinite, "marginal must be ≥ 0")
+    try require(marginal == 0 || weight > 0, "marginal needs the generator loss (weight > 0)")
   }
 }
 
@@ -94,6 +103,13 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
 ///     ones) minus the mean of the other rows' (a baseline). The paper stops the gradient at
 ///     the draws; then nothing rewards a row's revealed tokens for agreeing with the ones drawn
 ///     beside them, which is the only way a shared noise input can be put to use.
+///
+///  7. With `marginal` w > 0, over the rows at t = 1 (the first step): q̄ = the student's
+///     probabilities pooled over the positions R its step reveals in the batch, π = the teacher's
+///     at the same positions from the same (seed-free) input; the loss adds w·KL(π ‖ q̄), a
+///     forward KL that penalises tokens the student's first step stops producing. Its gradient
+///     with respect to one row's p_η is −π/(N·q̄): `expectedScore` with scores −π/q̄ (q̄ floored at
+///     1e-4), shifted so that the value reported is the KL itself.
 ///
 /// The positions of one step are drawn independently given x_t; step 3 judges them jointly, which
 /// is what few-step sampling gets wrong and SDTT's per-position targets cannot see.
@@ -215,6 +231,10 @@ public final class MomentMatchingTask: TrainingTask {
         queryRows.append(r)
       }
     }
+    if settings.marginal > 0, let term = marginalTerm(g, predicted: predicted, logProbs: studentLogProbs, inStep: inStep,
+                                                           batch: batch, step: step) {
+      total = total.map { g.add($0, term) } ?? term
+    }
     guard !queryRows.isEmpty else { return total ?? g.affine(g.sum(predicted.logits), scale: 0) }
 
     // 3. Teacher and auxiliary at z_s, at Q only (in the same (row, position) order as queryRows).
@@ -259,6 +279,35 @@ public final class MomentMatchingTask: TrainingTask {
     auxiliaryOptimizer.apply(grads)
     auxiliaryStep[flat: 0] = Float(auxiliaryOptimizer.step)
     return total!
+  }
+
+  /// Step 7: w·KL(π ‖ q̄) over the first step's revealed positions (nil when the batch has none).
+  func marginalTerm(_ g: Graph, predicted: MaskedPrediction, logProbs: [Float], inStep: Set<Int>, batch: TargetBatch,
+                    step: [[Int]]) -> Var? {
+    let l = batch.inputs.shape[1], v = predicted.logits.shape[1], mask = predicted.mask
+    let first = (0..<step.count).map { SeedTokens.isFirstStep(time: batch.times[$0]) }
+    let rows = predicted.positions.enumerated()
+      .filter { first[$0.element.row] && inStep.contains($0.element.row * l + $0.element.position) }.map(\.offset)
+    guard !rows.isEmpty else { return nil }
+    // The teacher at the same positions from the seed-free input (what the first step starts from).
+    let teacherAt = MaskedPrediction(Graph(recording: false), teacher, tokens: batch.inputs,
+                                     only: step.enumerated().map { first[$0.offset] ? $0.element : [] })
+    let teacherLogProbs = teacherAt.logProbabilities().toArray()
+    var pi = [Double](repeating: 0, count: v), qBar = [Double](repeating: 0, count: v)
+    for r in 0..<teacherAt.positions.count { for c in 0..<v where c != mask { pi[c] += Double(Foundation.exp(teacherLogProbs[r * v + c])) } }
+    for r in rows { for c in 0..<v where c != mask { qBar[c] += Double(Foundation.exp(logProbs[r * v + c])) } }
+    let n = Double(rows.count)
+    var scores = [Float](repeating: 0, count: rows.count * v)
+    var kl = 0.0
+    for c in 0..<v where c != mask {
+      let p = pi[c] / Double(teacherAt.positions.count), q = qBar[c] / n
+      if p > 0 { kl += p * (Foundation.log(p) - Foundation.log(max(q, 1e-30))) }
+      let score = Float(-p / max(q, 1e-4))
+      for k in 0..<rows.count { scores[k * v + c] = score }
+    }
+    let surrogate = g.expectedScore(g.selectRows(predicted.logits, rows), scores: Tensor(shape: [rows.count, v], values: scores), mask: mask)
+    let w = Float(settings.marginal)
+    return g.affine(surrogate, scale: w, shift: w * (Float(kl) - surrogate.value[flat: 0]))
   }
 
   /// Step 6: (w/|Q|)·Σ_i A_i·Σ_{j ∈ z_s(i)} log p_η(x_j) (less its own value when `centred`),

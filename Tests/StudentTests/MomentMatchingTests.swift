@@ -22,10 +22,13 @@ final class OneBatch: TargetSource {
   /// unless a perturbation moves a Gumbel race across a tie (not at this step size).
   /// With `reinforce` the loss carries the score-function term, whose value moves with the
   /// student's log-probabilities of the (fixed) draws: the same check covers its gradient.
-  /// With `seeds`, half the rows are at t = 1 and read seed tokens (the first step's latent).
-  @Test(arguments: [(0.0, 0.0, 0.0, false), (1.0, 0.0, 0.0, false), (0.0, 0.5, 0.0, false), (1.0, 0.5, 0.0, false),
-                    (1.0, 0.0, 1.0, false), (0.0, 0.5, 2.0, false), (0.0, 0.0, 0.0, true), (1.0, 0.5, 0.0, true)])
-  func generatorGradientMatchesFiniteDifferences(noise: Double, sdttWeight: Double, reinforce: Double, seeds: Bool) throws {
+  /// With `seeds`, half the rows are at t = 1 and read seed tokens (the first step's latent);
+  /// `marginal` adds the first step's pooled-marginal KL (its reported value is the KL itself).
+  @Test(arguments: [(0.0, 0.0, 0.0, false, 0.0), (1.0, 0.0, 0.0, false, 0.0), (0.0, 0.5, 0.0, false, 0.0),
+                    (1.0, 0.5, 0.0, false, 0.0), (1.0, 0.0, 1.0, false, 0.0), (0.0, 0.5, 2.0, false, 0.0),
+                    (0.0, 0.0, 0.0, true, 0.0), (1.0, 0.5, 0.0, true, 0.0), (0.0, 0.0, 0.0, true, 3.0), (0.0, 0.0, 0.0, false, 3.0)])
+  func generatorGradientMatchesFiniteDifferences(noise: Double, sdttWeight: Double, reinforce: Double, seeds: Bool,
+                                                 marginal: Double) throws {
     let v = 9, l = 10
     let teacher = try randomPartition(vocab: v, length: l, seed: 21)
     let student = try randomPartition(vocab: v, length: l, seed: 22)
@@ -34,8 +37,9 @@ final class OneBatch: TargetSource {
     var settings = TeacherSettings(steps: 2, dt: 0.25, topK: v - 1)
     settings.cleanPrefix = 1
     var batch = TeacherTargets.generate(teacher: .partition(teacher), clean: x0, settings: settings, rng: &rng)
-    if seeds { for i in 0..<4 { batch.times[i] = 1 } }
+    if seeds || marginal > 0 { for i in 0..<4 { batch.times[i] = 1 } }
     var dmmd = MomentMatchingSettings()
+    dmmd.marginal = marginal
     dmmd.seedTokens = seeds
     dmmd.noise = noise
     dmmd.sdttWeight = sdttWeight
@@ -74,6 +78,11 @@ final class OneBatch: TargetSource {
       dmmd.reinforce = 0
       defer { dmmd.reinforce = reinforce }
       #expect(abs(Double(try loss(Graph(recording: false)).value[flat: 0]) - withTerm) > 1e-4)
+    }
+    if marginal > 0 {  // the term is there: without it the loss differs
+      dmmd.marginal = 0
+      defer { dmmd.marginal = marginal }
+      #expect(abs(Double(try loss(Graph(recording: false)).value[flat: 0]) - Double(value.value[flat: 0])) > 1e-4)
     }
     if seeds {  // the rows at t = 1 read their seeds: without them the loss differs
       dmmd.seedTokens = false
