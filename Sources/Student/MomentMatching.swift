@@ -50,8 +50,8 @@ public struct MomentMatchingSettings: Codable, Equatable, Sendable {
     marginal = try c.decodeIfPresent(Double.self, forKey: .marginal) ?? 0
   }
 
-  /// `reinforce`, `seed_tokens` and `marginal` are written only when set, so that the recipes and manifests of runs made before
-  /// it existed keep their hashes.
+  /// `reinforce`, `seed_tokens` and `marginal` are written only when set, so that the recipes and
+  /// manifests of runs made before they existed keep their hashes.
   public func encode(to encoder: Encoder) throws {
     var c = encoder.container(keyedBy: CodingKeys.self)
     try c.encode(weight, forKey: .weight)
