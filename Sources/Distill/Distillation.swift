@@ -207,6 +207,7 @@ public struct Distillation {
     let start = try ModelFolder.load(r == 1 ? teacherFolder(round: 1) : studentFolder(r - 1, .raw))
     let previous = r == 1 ? nil : run.checkpoint(.student(round: r - 1))
     let task: TrainingTask
+    let reducer = world.gradientReducer
     switch spec.method {
     case .sdtt:
       task = DistillationTask(source: reader, objective: spec.objective)
@@ -216,14 +217,14 @@ public struct Distillation {
       task = try MomentMatchingTask(source: reader, teacher: try ModelFolder.load(original).requireDenoiser("the teacher"),
                                     auxiliary: try ModelFolder.load(original).requireDenoiser("the auxiliary model"),
                                     studentSteps: spec.studentSteps(round: r), settings: spec.dmmd ?? MomentMatchingSettings(),
-                                    objective: spec.objective)
+                                    objective: spec.objective, reducer: reducer)
     }
     // With EMA as the next teacher the student also continues from its EMA, as the reference's
     // use_ema_on_growth does (teacher and student start each round from the same weights).
     let begin: TrainingStart = previous.map { .continuing(checkpoint: $0, fromAverage: spec.nextTeacher == .ema) } ?? .fresh
     let trainer = try Trainer(network: start, settings: settings, task: task,
                               files: TrainingFiles(directory: run.directory(of: .student(round: r)), writes: world.isRoot),
-                              start: begin, label: "round \(r) student", log: log, reducer: world.gradientReducer,
+                              start: begin, label: "round \(r) student", log: log, reducer: reducer,
                               slice: (world.rank, world.size))
     _ = try trainer.run()
     guard world.isRoot else { return }

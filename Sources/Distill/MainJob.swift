@@ -34,7 +34,10 @@ public enum MainJob {
     let start = Clock.now()
     try world.requireSame([try FileDigest.sha256(json: recipe), run.root.standardizedFileURL.path], what: "recipe, --seed or --out")
     // Everything that can be checked without the data, before the folder is touched.
-    _ = try world.rootOnly { () -> Bool in try RunPreflight.check(recipe, run: run, needsDistill: true); return true }
+    _ = try world.rootOnly { () -> Bool in
+      try RunPreflight.check(recipe, run: run, needsDistill: true, processes: world.size)
+      return true
+    }
     return try RunSession.exclusive(run, log: log, world: world) {
       var prepared: (TokenDataset, Distillation)?
       _ = try world.rootOnly { () -> Bool in

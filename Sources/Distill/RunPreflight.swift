@@ -12,9 +12,14 @@ import Student
 public enum RunPreflight {
   /// Before the data exists: uses what the recipe says about the data (synthetic: everything; an
   /// existing `data.path`: its attributes; text: the length only).
-  public static func check(_ recipe: Recipe, run: RunFolder, needsDistill: Bool) throws {
+  /// `processes`: the ranks of an mpirun job (a setting that cannot be split is refused now, not
+  /// after pretraining).
+  public static func check(_ recipe: Recipe, run: RunFolder, needsDistill: Bool, processes: Int = 1) throws {
     if needsDistill, recipe.distill == nil { throw RecipeError.invalid(recipe.name, "has no 'distill' section") }
     try settings(recipe)
+    if processes > 1, let d = recipe.distill, d.method == .dmmd, let dmmd = d.dmmd, dmmd.reinforce > 0 {
+      throw RecipeError.invalid("distill.dmmd", "reinforce > 0 runs on one process only (its baseline compares every row of a batch with the others): launch without mpirun, or set reinforce to 0")
+    }
     guard let shape = plannedShape(recipe) else { return }
     try resources(recipe, run: run, vocabulary: shape.vocabulary, length: shape.length, rows: shape.rows)
   }

@@ -30,14 +30,15 @@ public enum SeedTokens {
     return Int32(u >= mask ? u + 1 : u)
   }
 
-  /// `tokens` [B, L] with a seed at every masked position of the rows in `rows` (others unchanged);
-  /// the mask elsewhere. For `PackedBatch.packing(_:mask:only:seeds:)`.
+  /// `tokens` [B, L] with a seed at every masked position of the rows in `rows`, row i's drawn from
+  /// `streams[i]`; the mask elsewhere. For `PackedBatch.packing(_:mask:only:seeds:)`.
   public static func seeds(for tokens: TokenTensor, rows: Set<Int>, vocabularySize v: Int, mask: Int,
-                           rng: inout RandomStream) -> TokenTensor {
+                           streams: inout [RandomStream]) -> TokenTensor {
     let b = tokens.shape[0], l = tokens.shape[1]
+    precondition(streams.count == b, "\(streams.count) random streams for \(b) rows")
     var out = TokenTensor(shape: [b, l], repeating: Int32(mask))
     for i in 0..<b where rows.contains(i) {
-      for j in 0..<l where tokens[i, j] == Int32(mask) { out[i, j] = draw(vocabularySize: v, mask: mask, rng: &rng) }
+      for j in 0..<l where tokens[i, j] == Int32(mask) { out[i, j] = draw(vocabularySize: v, mask: mask, rng: &streams[i]) }
     }
     return out
   }

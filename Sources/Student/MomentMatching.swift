@@ -128,12 +128,17 @@ public final class MomentMatchingTask: TrainingTask {
   /// means nothing, so the loss reported (logs, NaN guard) leaves it out. Tests set this to
   /// finite-difference its gradient.
   var reportsScoreFunctionValue = false
+  /// Sums over the data-parallel workers: the global counts of the loss's means, the marginal
+  /// term's pooled distributions and the auxiliary model's gradients.
+  let reducer: GradientReducer
 
   /// - Parameters:
   ///   - teacher: the frozen denoiser whose distribution the student should sample from.
   ///   - auxiliary: starts as a copy of the teacher (its weights are overwritten on resume).
+  ///   - reducer: the same reducer as the trainer's (a distributed run sums over its processes).
   public init(source: TargetSource, teacher: Denoiser, auxiliary: Denoiser, studentSteps: Int,
-              settings: MomentMatchingSettings, objective: DistillationObjective) throws {
+              settings: MomentMatchingSettings, objective: DistillationObjective,
+              reducer: GradientReducer = LocalReduction()) throws {
     try settings.validate()
     guard teacher.config == auxiliary.config else {
       throw TrainingError.invalidSettings("dmmd: the auxiliary model must have the teacher's architecture")
@@ -143,6 +148,7 @@ public final class MomentMatchingTask: TrainingTask {
     self.auxiliary = auxiliary
     self.settings = settings
     self.objective = objective
+    self.reducer = reducer
     studentStep = 1 / Double(studentSteps)
     var adam = AdamWSettings(learningRate: settings.auxiliaryLearningRate, warmupSteps: 0)
     adam.clipNorm = 1
@@ -169,74 +175,132 @@ public final class MomentMatchingTask: TrainingTask {
   }
 
   public func loss(_ g: Graph, network: Network, rows: [Int], upcoming: [Int], rng: inout RandomStream) throws -> Var {
+    try loss(g, network: network, part: BatchPart(global: rows, range: rows.indices), upcoming: upcoming, rng: &rng).loss
+  }
+
+  /// Data-parallel except for the score-function term, whose baseline compares a row with every
+  /// other row of the batch.
+  public var splitsBetweenWorkers: Bool { settings.reinforce == 0 }
+
+  /// This worker's share of the global batch's loss. Every random draw of a row (its noise, its
+  /// step, its seeds, its draws and which of them z_s reveals) comes from the row's own stream,
+  /// derived from one draw of the run's stream and the row's index in the global batch, so a row
+  /// gets the same draws however the batch is split. The means of the global loss (over the
+  /// masked positions for SDTT, over Q for the generator, over the first step's revealed positions
+  /// for the marginal term, whose pooled distributions are global too) use counts summed over the
+  /// workers, and the auxiliary model takes one step on its gradients summed over them, so every
+  /// worker keeps the same auxiliary model.
+  public func loss(_ g: Graph, network: Network, part: BatchPart, upcoming: [Int], rng: inout RandomStream) throws -> PartLoss {
+    guard part.isWhole || splitsBetweenWorkers else {
+      throw TrainingError.invalidSettings("dmmd: reinforce > 0 cannot split its batches between workers")
+    }
     syncRestoredStep()
     let student = try network.requireDenoiser("on-policy distillation")
     if settings.seedTokens, case .mdlm = student {
       throw TrainingError.invalidSettings("dmmd: seed_tokens is a partition-network input; an MDLM student has no such input")
     }
-    let batch = try source.batch(rows: rows)
+    let batch = try source.batch(rows: part.rows)
     let mask = student.config.maskIndex, v = student.config.vocabSize
     let b = batch.inputs.shape[0], l = batch.inputs.shape[1]
-    var sigma: [Float]? = settings.noise > 0 ? (0..<b).map { _ in Float(rng.uniformDouble() * settings.noise) } : nil
+    let batchStream = RandomStream(seed: rng.next())
+    var streams = (0..<b).map { batchStream.derive("row \(part.range.lowerBound + $0)") }
+    var sigma: [Float]? = settings.noise > 0 ? (0..<b).map { Float(streams[$0].uniformDouble() * settings.noise) } : nil
     // The student's step: each masked position is in it (R) with the ancestral probability.
     var step: [[Int]] = Array(repeating: [], count: b)
     for i in 0..<b {
       let t = batch.times[i]
       let alphaT = LogLinearSchedule.alpha(t), alphaS = LogLinearSchedule.alpha(max(0, t - studentStep))
       let q = (alphaS - alphaT) / max(1 - alphaT, 1e-12)
-      for j in 0..<l where batch.inputs[i, j] == Int32(mask) && rng.uniformDouble() < q { step[i].append(j) }
+      for j in 0..<l where batch.inputs[i, j] == Int32(mask) && streams[i].uniformDouble() < q { step[i].append(j) }
     }
     // The first step's latent: seeds at the masked positions of the rows at t = 1, flagged by σ.
     var seeds: TokenTensor? = nil
     if settings.seedTokens {
       let first = Set((0..<b).filter { SeedTokens.isFirstStep(time: batch.times[$0]) })
       if !first.isEmpty {
-        seeds = SeedTokens.seeds(for: batch.inputs, rows: first, vocabularySize: v, mask: mask, rng: &rng)
+        seeds = SeedTokens.seeds(for: batch.inputs, rows: first, vocabularySize: v, mask: mask, streams: &streams)
         var s = sigma ?? [Float](repeating: 0, count: b)
         for i in first { s[i] = SeedTokens.sigma }
         sigma = s
       }
     }
-    var total: Var? = nil
     // The student's prediction: at every masked position when the SDTT term needs them, else only
     // at R (the decoder runs on R alone).
     let predicted = MaskedPrediction(g, student, tokens: batch.inputs, sigma: sigma, only: settings.sdttWeight > 0 ? nil : step,
                                      seeds: seeds)
-    if settings.sdttWeight > 0 {
-      let sdtt = g.distillationLoss(predicted.logits, targets: batch.targets, divergence: objective.divergence, mask: mask,
-                                    normalization: objective.normalization, tail: objective.tail)
-      total = g.affine(sdtt, scale: Float(settings.sdttWeight))
-    }
-    guard settings.weight > 0 else { return total! }
 
     // 1–2. The student's draws at R, and z_s: a random share of R revealed with them.
     let inStep = Set(step.enumerated().flatMap { i, js in js.map { i * l + $0 } })
-    let studentLogProbs = predicted.logProbabilities().toArray()
     var zs = batch.inputs
-    let share = (0..<b).map { _ in rng.uniformDouble() }
     var drawn: [Int: Int32] = [:]
     var query: [[Int]] = Array(repeating: [], count: b)
     var queryRows: [Int] = []  // rows of `predicted` at Q
     var revealed: [(predictedRow: Int, row: Int, token: Int32)] = []  // the draws in z_s
-    for (r, at) in predicted.positions.enumerated() where inStep.contains(at.row * l + at.position) {
-      let token = Int32(GumbelMax.draw(count: v, rng: &rng) { u -> Double in
-        u == mask ? 0 : Foundation.exp(Double(studentLogProbs[r * v + u]))
-      })
-      if rng.uniformDouble() < share[at.row] {
-        zs[at.row, at.position] = token
-        revealed.append((r, at.row, token))
-      } else {
-        drawn[at.row * l + at.position] = token
-        query[at.row].append(at.position)
-        queryRows.append(r)
+    var studentLogProbs: [Float] = []
+    var marginal: MarginalSums? = nil
+    if settings.weight > 0 {
+      studentLogProbs = predicted.logProbabilities().toArray()
+      let share = (0..<b).map { streams[$0].uniformDouble() }
+      for (r, at) in predicted.positions.enumerated() where inStep.contains(at.row * l + at.position) {
+        let token = Int32(GumbelMax.draw(count: v, rng: &streams[at.row]) { u -> Double in
+          u == mask ? 0 : Foundation.exp(Double(studentLogProbs[r * v + u]))
+        })
+        if streams[at.row].uniformDouble() < share[at.row] {
+          zs[at.row, at.position] = token
+          revealed.append((r, at.row, token))
+        } else {
+          drawn[at.row * l + at.position] = token
+          query[at.row].append(at.position)
+          queryRows.append(r)
+        }
+      }
+      if settings.marginal > 0 {
+        marginal = marginalSums(predicted: predicted, logProbs: studentLogProbs, inStep: inStep, batch: batch, step: step)
       }
     }
-    if settings.marginal > 0, let term = marginalTerm(g, predicted: predicted, logProbs: studentLogProbs, inStep: inStep,
-                                                           batch: batch, step: step) {
-      total = total.map { g.add($0, term) } ?? term
-    }
-    guard !queryRows.isEmpty else { return total ?? g.affine(g.sum(predicted.logits), scale: 0) }
 
+    // The global counts (and pooled sums) every mean below is over: one sum over the workers.
+    let local = [Double(settings.sdttWeight > 0 ? predicted.positions.count : 0), Double(queryRows.count)]
+      + (marginal.map { [Double($0.rows.count), $0.teacherPositions] + $0.pi + $0.qBar } ?? [])
+    let global = try reducer.sum(local)
+    /// This worker's share of a mean over `all` terms of which it holds `mine`.
+    func fraction(_ mine: Int, of all: Double) -> Float { all > 0 ? Float(Double(mine) / all) : 0 }
+
+    var total: Var? = nil
+    func add(_ term: Var) { total = total.map { g.add($0, term) } ?? term }
+    if settings.sdttWeight > 0, !predicted.positions.isEmpty {
+      let sdtt = g.distillationLoss(predicted.logits, targets: batch.targets, divergence: objective.divergence, mask: mask,
+                                    normalization: objective.normalization, tail: objective.tail)
+      add(g.affine(sdtt, scale: Float(settings.sdttWeight) * fraction(predicted.positions.count, of: global[0])))
+    }
+    if let marginal, !marginal.rows.isEmpty {
+      var pooled = marginal
+      pooled.teacherPositions = global[3]
+      pooled.pi = Array(global[4..<(4 + v)])
+      pooled.qBar = Array(global[(4 + v)...])
+      add(marginalTerm(g, predicted: predicted, sums: pooled, allRows: global[2]))
+    }
+    let allQueries = global[1]
+    if allQueries > 0 {
+      let gradients = try queryRows.isEmpty ? [Tensor?](repeating: nil, count: auxiliary.parameters.count)
+        : generatorStep(g, predicted: predicted, zs: zs, query: query, queryRows: queryRows, drawn: drawn, revealed: revealed,
+                        rowCount: b, share: fraction(queryRows.count, of: allQueries), add: add)
+      // 5. One step of the auxiliary model on the student's own tokens (summed over the workers).
+      var summed = gradients
+      try reducer.sumGradients(&summed, shapes: auxiliary.parameters.tensors.map(\.shape))
+      auxiliaryOptimizer.apply(summed)
+      auxiliaryStep[flat: 0] = Float(auxiliaryOptimizer.step)
+    }
+    return PartLoss(share: total ?? g.affine(g.sum(predicted.logits), scale: 0))
+  }
+
+  /// Steps 3, 4 and 6 on this worker's rows: adds the generator loss (and the score-function term)
+  /// as `share` of the global mean over Q, and returns the auxiliary model's gradients of its loss
+  /// (the same share of its global mean).
+  func generatorStep(_ g: Graph, predicted: MaskedPrediction, zs: TokenTensor, query: [[Int]], queryRows: [Int],
+                     drawn: [Int: Int32], revealed: [(predictedRow: Int, row: Int, token: Int32)], rowCount b: Int,
+                     share: Float, add: (Var) -> Void) throws -> [Tensor?] {
+    let mask = predicted.mask, v = predicted.logits.shape[1], l = zs.shape[1]
     // 3. Teacher and auxiliary at z_s, at Q only (in the same (row, position) order as queryRows).
     let teacherAt = MaskedPrediction(Graph(recording: false), teacher, tokens: zs, only: query)
     let teacherLogProbs = MaskedLogSoftmax.logProbabilities(teacherAt.logits.value, mask: mask).toArray()
@@ -260,53 +324,68 @@ public final class MomentMatchingTask: TrainingTask {
     }
     let generator = g.expectedScore(g.selectRows(predicted.logits, queryRows), scores: Tensor(shape: [m, v], values: scores),
                                     mask: mask)
-    let weighted = g.affine(generator, scale: Float(settings.weight))
-    total = total.map { g.add($0, weighted) } ?? weighted
+    add(g.affine(generator, scale: Float(settings.weight) * share))
     if settings.reinforce > 0, !revealed.isEmpty {
       let rowCost = (0..<m).reduce(into: [Double](repeating: 0, count: b)) { cost, q in
         cost[teacherAt.positions[q].row] += Double(scores[q * v + Int(tokensAtQ[q])])
       }
-      total = g.add(total!, Self.scoreFunctionTerm(g, predicted.logits, revealed: revealed, rowCost: rowCost,
-                                                   queried: Set(teacherAt.positions.map(\.row)), queryCount: m,
-                                                   weight: settings.reinforce, mask: mask,
-                                                   centred: !reportsScoreFunctionValue))
+      add(Self.scoreFunctionTerm(g, predicted.logits, revealed: revealed, rowCost: rowCost,
+                                 queried: Set(teacherAt.positions.map(\.row)), queryCount: m,
+                                 weight: settings.reinforce, mask: mask, centred: !reportsScoreFunctionValue))
     }
 
-    // 5. One step of the auxiliary model on the student's own tokens.
+    // The auxiliary model's loss on this worker's Q, as its share of the global mean.
     let auxLoss = ga.softCrossEntropy(auxLogits, targets: Tensor(shape: [m, v], values: auxTargets), mask: mask)
-    ga.backward(from: auxLoss)
-    let grads = auxiliary.parameters.tensors.map { ga.gradient(ofParameter: $0) }
-    auxiliaryOptimizer.apply(grads)
-    auxiliaryStep[flat: 0] = Float(auxiliaryOptimizer.step)
-    return total!
+    ga.backward(from: auxLoss, seed: Tensor.filled([1], share))
+    return auxiliary.parameters.tensors.map { ga.gradient(ofParameter: $0) }
   }
 
-  /// Step 7: w·KL(π ‖ q̄) over the first step's revealed positions (nil when the batch has none).
-  func marginalTerm(_ g: Graph, predicted: MaskedPrediction, logProbs: [Float], inStep: Set<Int>, batch: TargetBatch,
-                    step: [[Int]]) -> Var? {
+  /// What the marginal term (step 7) pools: the predicted rows of the first step's revealed
+  /// positions, and the sums over them of the student's (q̄) and the teacher's (π) probabilities;
+  /// summed over the workers before the term is built.
+  struct MarginalSums {
+    var rows: [Int]
+    var teacherPositions: Double
+    var pi: [Double]
+    var qBar: [Double]
+  }
+
+  /// This worker's part of step 7's pooled distributions (no rows when its batch has no first step).
+  func marginalSums(predicted: MaskedPrediction, logProbs: [Float], inStep: Set<Int>, batch: TargetBatch,
+                    step: [[Int]]) -> MarginalSums {
     let l = batch.inputs.shape[1], v = predicted.logits.shape[1], mask = predicted.mask
     let first = (0..<step.count).map { SeedTokens.isFirstStep(time: batch.times[$0]) }
     let rows = predicted.positions.enumerated()
       .filter { first[$0.element.row] && inStep.contains($0.element.row * l + $0.element.position) }.map(\.offset)
-    guard !rows.isEmpty else { return nil }
+    var sums = MarginalSums(rows: rows, teacherPositions: 0, pi: [Double](repeating: 0, count: v),
+                            qBar: [Double](repeating: 0, count: v))
+    guard !rows.isEmpty else { return sums }
     // The teacher at the same positions from the seed-free input (what the first step starts from).
     let teacherAt = MaskedPrediction(Graph(recording: false), teacher, tokens: batch.inputs,
                                      only: step.enumerated().map { first[$0.offset] ? $0.element : [] })
     let teacherLogProbs = teacherAt.logProbabilities().toArray()
-    var pi = [Double](repeating: 0, count: v), qBar = [Double](repeating: 0, count: v)
-    for r in 0..<teacherAt.positions.count { for c in 0..<v where c != mask { pi[c] += Double(Foundation.exp(teacherLogProbs[r * v + c])) } }
-    for r in rows { for c in 0..<v where c != mask { qBar[c] += Double(Foundation.exp(logProbs[r * v + c])) } }
-    let n = Double(rows.count)
+    sums.teacherPositions = Double(teacherAt.positions.count)
+    for r in 0..<teacherAt.positions.count {
+      for c in 0..<v where c != mask { sums.pi[c] += Double(Foundation.exp(teacherLogProbs[r * v + c])) }
+    }
+    for r in rows { for c in 0..<v where c != mask { sums.qBar[c] += Double(Foundation.exp(logProbs[r * v + c])) } }
+    return sums
+  }
+
+  /// Step 7: w·KL(π ‖ q̄) over the first step's revealed positions, from the pooled sums of all
+  /// workers (`allRows` of them), as this worker's share (its rows over all).
+  func marginalTerm(_ g: Graph, predicted: MaskedPrediction, sums: MarginalSums, allRows n: Double) -> Var {
+    let v = predicted.logits.shape[1], mask = predicted.mask, rows = sums.rows
     var scores = [Float](repeating: 0, count: rows.count * v)
     var kl = 0.0
     for c in 0..<v where c != mask {
-      let p = pi[c] / Double(teacherAt.positions.count), q = qBar[c] / n
+      let p = sums.pi[c] / sums.teacherPositions, q = sums.qBar[c] / n
       if p > 0 { kl += p * (Foundation.log(p) - Foundation.log(max(q, 1e-30))) }
       let score = Float(-p / max(q, 1e-4))
       for k in 0..<rows.count { scores[k * v + c] = score }
     }
     let surrogate = g.expectedScore(g.selectRows(predicted.logits, rows), scores: Tensor(shape: [rows.count, v], values: scores), mask: mask)
-    let w = Float(settings.marginal)
+    let w = Float(settings.marginal) * Float(Double(rows.count) / n)
     return g.affine(surrogate, scale: w, shift: w * (Float(kl) - surrogate.value[flat: 0]))
   }
 

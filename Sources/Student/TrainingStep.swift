@@ -49,8 +49,9 @@ final class TrainingStep {
       var keyStream = RandomStream(seed: settings.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(micro))
       let g = Graph(recording: true, training: true, dropoutSeed: keyStream.next())
       let result = try task.loss(g, network: network, part: part, upcoming: upcoming[micro], rng: &rng)
-      let allTerms = try reducer.sum([result.terms])[0]
-      let weight = allTerms > 0 ? Float(result.terms / allTerms / Double(batches.count)) : 0
+      let allTerms = try reducer.sum([result.terms ?? 0])[0]
+      let share = result.terms.map { allTerms > 0 ? $0 / allTerms : 0 } ?? 1
+      let weight = Float(share / Double(batches.count))
       // A non-finite loss is not thrown here: every worker must reach the reduction below (or
       // the others would wait forever); the summed loss carries it to all of them.
       lossSum += Double(result.loss.value[flat: 0]) * Double(weight)

@@ -44,11 +44,15 @@ public struct BatchPart: Sendable, Equatable {
   public var isWhole: Bool { range == global.indices }
 }
 
-/// A worker's loss over its part of a batch: the mean over `terms` terms (rows, or masked positions).
+/// A worker's loss over its part of a batch: the mean over `terms` terms (rows, or masked positions),
+/// weighted by its share of the terms of all workers; or, with `terms` nil, already this worker's
+/// share of the global loss (a task whose loss has several means over different terms sums the
+/// counts over the workers itself), taken as it is.
 public struct PartLoss {
   public var loss: Var
-  public var terms: Double
+  public var terms: Double?
   public init(loss: Var, terms: Double) { self.loss = loss; self.terms = terms }
+  public init(share loss: Var) { self.loss = loss; terms = nil }
 }
 
 extension TrainingTask {

@@ -83,6 +83,22 @@ import Testing
     } throws: { "\($0)".contains("sampling --count 1000000000000 needs about") && "\($0)".contains("TB of memory") }
   }
 
+  /// Under mpirun, a setting that cannot split its batches is refused before any work (not after
+  /// pretraining, when the student's round would first meet it); the same recipe passes on one process.
+  @Test func reinforceIsRefusedOnSeveralProcesses() throws {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("runs/quickstart.json")
+    let text = try String(contentsOf: url, encoding: .utf8).replacingOccurrences(of: "\"marginal\": 3", with: "\"marginal\": 3, \"reinforce\": 1")
+    let recipe = try load(text)
+    #expect(recipe.distill?.dmmd?.reinforce == 1)
+    let run = RunFolder(root: scratchDirectory("reinforce-mpi"))
+    try RunPreflight.check(recipe, run: run, needsDistill: true, processes: 1)
+    #expect { try RunPreflight.check(recipe, run: run, needsDistill: true, processes: 2) } throws: {
+      "\($0)".contains("reinforce > 0 runs on one process only")
+    }
+    try RunPreflight.check(try load(String(contentsOf: url, encoding: .utf8)), run: run, needsDistill: true, processes: 2)
+  }
+
   /// The provided recipes pass the same checks on this machine.
   @Test(arguments: ["quickstart.json", "quickstart-sdtt.json", "quickstart-dmmd.json", "synthetic-teacher.json"])
   func providedRecipesFit(_ name: String) throws {
