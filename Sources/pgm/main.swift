@@ -8,7 +8,7 @@ struct PGM: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "pgm",
     abstract: "Partition Generative Models and Self-Distillation Through Time, on the CPU.",
-    subcommands: [DataCommand.self, PretrainCommand.self, DistillCommand.self, EvalCommand.self, SampleCommand.self, ImportCommand.self, ExportCommand.self,
+    subcommands: [DataCommand.self, PretrainCommand.self, DistillCommand.self, EvalCommand.self, CompareCommand.self, SampleCommand.self, ImportCommand.self, ExportCommand.self,
                   VerifyCommand.self, ExportLogitsCommand.self, TokenizerCommand.self, TokenizeCommand.self, BenchCommand.self,
                   ClusterCheckCommand.self])
 }
