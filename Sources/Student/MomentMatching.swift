@@ -261,7 +261,7 @@ public final class MomentMatchingTask: TrainingTask {
 
     // The global counts (and pooled sums) every mean below is over: one sum over the workers.
     let local = [Double(settings.sdttWeight > 0 ? predicted.positions.count : 0), Double(queryRows.count)]
-      + (marginal.map { [Double($0.rows.count), $0.teacherPositions] + $0.pi + $0.qBar } ?? [])
+      + (marginal.map { [Double($0.rows.count)] + $0.pi + $0.qBar } ?? [])
     let global = try reducer.sum(local)
     /// This worker's share of a mean over `all` terms of which it holds `mine`.
     func fraction(_ mine: Int, of all: Double) -> Float { all > 0 ? Float(Double(mine) / all) : 0 }
@@ -275,9 +275,8 @@ public final class MomentMatchingTask: TrainingTask {
     }
     if let marginal, !marginal.rows.isEmpty {
       var pooled = marginal
-      pooled.teacherPositions = global[3]
-      pooled.pi = Array(global[4..<(4 + v)])
-      pooled.qBar = Array(global[(4 + v)...])
+      pooled.pi = Array(global[3..<(3 + v)])
+      pooled.qBar = Array(global[(3 + v)...])
       add(marginalTerm(g, predicted: predicted, sums: pooled, allRows: global[2]))
     }
     let allQueries = global[1]
@@ -341,11 +340,10 @@ public final class MomentMatchingTask: TrainingTask {
   }
 
   /// What the marginal term (step 7) pools: the predicted rows of the first step's revealed
-  /// positions, and the sums over them of the student's (q̄) and the teacher's (π) probabilities;
-  /// summed over the workers before the term is built.
+  /// positions, and the sums over those positions of the student's (q̄) and the teacher's (π)
+  /// probabilities; summed over the workers before the term is built.
   struct MarginalSums {
     var rows: [Int]
-    var teacherPositions: Double
     var pi: [Double]
     var qBar: [Double]
   }
@@ -357,14 +355,14 @@ public final class MomentMatchingTask: TrainingTask {
     let first = (0..<step.count).map { SeedTokens.isFirstStep(time: batch.times[$0]) }
     let rows = predicted.positions.enumerated()
       .filter { first[$0.element.row] && inStep.contains($0.element.row * l + $0.element.position) }.map(\.offset)
-    var sums = MarginalSums(rows: rows, teacherPositions: 0, pi: [Double](repeating: 0, count: v),
+    var sums = MarginalSums(rows: rows, pi: [Double](repeating: 0, count: v),
                             qBar: [Double](repeating: 0, count: v))
     guard !rows.isEmpty else { return sums }
     // The teacher at the same positions from the seed-free input (what the first step starts from).
     let teacherAt = MaskedPrediction(Graph(recording: false), teacher, tokens: batch.inputs,
                                      only: step.enumerated().map { first[$0.offset] ? $0.element : [] })
     let teacherLogProbs = teacherAt.logProbabilities().toArray()
-    sums.teacherPositions = Double(teacherAt.positions.count)
+    precondition(teacherAt.positions.count == rows.count, "the teacher's positions are the student's revealed ones")
     for r in 0..<teacherAt.positions.count {
       for c in 0..<v where c != mask { sums.pi[c] += Double(Foundation.exp(teacherLogProbs[r * v + c])) }
     }
@@ -373,13 +371,14 @@ public final class MomentMatchingTask: TrainingTask {
   }
 
   /// Step 7: w·KL(π ‖ q̄) over the first step's revealed positions, from the pooled sums of all
-  /// workers (`allRows` of them), as this worker's share (its rows over all).
+  /// workers (`allRows` positions, the teacher's and the student's alike), as this worker's share
+  /// (its rows over all).
   func marginalTerm(_ g: Graph, predicted: MaskedPrediction, sums: MarginalSums, allRows n: Double) -> Var {
     let v = predicted.logits.shape[1], mask = predicted.mask, rows = sums.rows
     var scores = [Float](repeating: 0, count: rows.count * v)
     var kl = 0.0
     for c in 0..<v where c != mask {
-      let p = sums.pi[c] / sums.teacherPositions, q = sums.qBar[c] / n
+      let p = sums.pi[c] / n, q = sums.qBar[c] / n
       if p > 0 { kl += p * (Foundation.log(p) - Foundation.log(max(q, 1e-30))) }
       let score = Float(-p / max(q, 1e-4))
       for k in 0..<rows.count { scores[k * v + c] = score }
