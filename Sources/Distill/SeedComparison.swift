@@ -1,5 +1,11 @@
 import Foundation
 
+/// Why `pgm compare` cannot read a run: the run folder (or file) and what to do.
+public struct ComparisonError: Error, CustomStringConvertible {
+  public let description: String
+  init(_ path: String, _ message: String) { description = "\(path): \(message)" }
+}
+
 /// The honest comparison of several finished runs side by side (`pgm compare RUN…`): typically one
 /// recipe on several seeds, since a distillation result is worth something only if it holds on
 /// seeds it was not tuned on. Reads each run's `report.json` (its "Against the teacher's best free
@@ -39,21 +45,21 @@ public struct SeedComparison {
 
   /// Reads the runs' reports; every failure names the run folder and what to do.
   public init(runs: [URL]) throws {
-    guard !runs.isEmpty else { throw RecipeError.invalid("compare", "give at least one run folder") }
+    guard !runs.isEmpty else { throw ComparisonError("compare", "give at least one run folder") }
     var lines: [Line] = []
     var metric: String?
     for run in runs {
       let report = run.appendingPathComponent("report.json"), recipeFile = run.appendingPathComponent("recipe.json")
       guard FileManager.default.fileExists(atPath: report.path) else {
-        throw RecipeError.invalid(run.path, "has no report.json (the run has not finished its evaluation; `pgm distill` or `pgm eval --recipe` with the same recipe writes it)")
+        throw ComparisonError(run.path, "has no report.json (the run has not finished its evaluation; `pgm distill` or `pgm eval --recipe` with the same recipe writes it)")
       }
       let document: RunReport.Document
       do { document = try JSONDecoder().decode(RunReport.Document.self, from: Data(contentsOf: report)) } catch {
-        throw RecipeError.invalid(report.path, "is not a report this version reads (\(error)); rerun `pgm eval --recipe` to rewrite it")
+        throw ComparisonError(report.path, "is not a report this version reads (\(error)); rerun `pgm eval --recipe` to rewrite it")
       }
       let recipe = try Recipe.load(recipeFile)
       if let metric, metric != document.metric {
-        throw RecipeError.invalid(run.path, "measures '\(document.metric)', the runs before it '\(metric)': compare runs of one kind of data")
+        throw ComparisonError(run.path, "measures '\(document.metric)', the runs before it '\(metric)': compare runs of one kind of data")
       }
       metric = document.metric
       lines += document.comparisons.map { Line(run: run.path, recipe: recipe.name, seed: recipe.seed, comparison: $0) }
