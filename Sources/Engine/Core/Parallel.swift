@@ -22,11 +22,9 @@ public enum Parallel {
     if count <= 0 { return }
     let chunks = min(workers, max(1, count / max(grain, 1)))
     if chunks <= 1 { body(0..<count); return }
-    withoutActuallyEscaping(body) { body in
-      DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        let lo = count * c / chunks, hi = count * (c + 1) / chunks
-        if lo < hi { body(lo..<hi) }
-      }
+    perform(iterations: chunks) { c in
+      let lo = count * c / chunks, hi = count * (c + 1) / chunks
+      if lo < hi { body(lo..<hi) }
     }
   }
 
@@ -37,11 +35,9 @@ public enum Parallel {
     if count <= 0 { return 0 }
     let chunks = min(workers, max(1, count / max(grain, 1)))
     if chunks <= 1 { body(0, 0..<count); return 1 }
-    withoutActuallyEscaping(body) { body in
-      DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        let lo = count * c / chunks, hi = count * (c + 1) / chunks
-        if lo < hi { body(c, lo..<hi) }
-      }
+    perform(iterations: chunks) { c in
+      let lo = count * c / chunks, hi = count * (c + 1) / chunks
+      if lo < hi { body(c, lo..<hi) }
     }
     return chunks
   }
@@ -52,13 +48,32 @@ public enum Parallel {
   static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
     if count <= 0 { return }
     if workers == 1 || count == 1 { for i in 0..<count { body(i) }; return }
-    withoutActuallyEscaping(body) { body in
-      DispatchQueue.concurrentPerform(iterations: workers) { w in
-        var i = w
-        while i < count { body(i); i += workers }
-      }
+    let workers = self.workers
+    perform(iterations: workers) { w in
+      var i = w
+      while i < count { body(i); i += workers }
     }
   }
+
+  /// body(0..<iterations) on as many threads, returning when all are done: on the engine's
+  /// `WorkerPool` (spinning workers, microseconds per hand-off), or on libdispatch's threads when
+  /// the pool is busy (a nested region, or another thread's) or smaller than asked.
+  public static func perform(iterations n: Int, _ body: (Int) -> Void) {
+    if n <= 1 { if n == 1 { body(0) }; return }
+    if let pool = poolFor(n), pool.perform(iterations: n, body) { return }
+    withoutActuallyEscaping(body) { body in DispatchQueue.concurrentPerform(iterations: n, execute: body) }
+  }
+
+  /// The pool, started on first use with `workers` threads (none for one worker). A later
+  /// `setWorkers` above that size makes regions fall back to libdispatch.
+  private static func poolFor(_ n: Int) -> WorkerPool? {
+    poolLock.lock()
+    defer { poolLock.unlock() }
+    if pool == nil && workers >= 2 { pool = WorkerPool(capacity: workers) }
+    return pool.flatMap { n <= $0.capacity ? $0 : nil }
+  }
+  private nonisolated(unsafe) static var pool: WorkerPool?
+  private static let poolLock = NSLock()
 }
 
 /// OpenBLAS threading. The engine keeps OpenBLAS single-threaded and splits large products over

@@ -47,7 +47,7 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
   let splitRows = m >= n || m >= 64 * workers
   let extent = splitRows ? m : n
   let block = (extent / workers + 15) / 16 * 16
-  DispatchQueue.concurrentPerform(iterations: workers) { w in
+  Parallel.perform(iterations: workers) { w in
     let lo = w * block, hi = min(extent, lo + block)
     guard lo < hi else { return }
     if splitRows {
