@@ -81,13 +81,34 @@ struct CrossAttentionBlock {
     let d = x.shape.last!
     let m = modulation ?? Modulation(g, adaLN, ctx.cond, width: d)
     let q = attnQ(g, qNorm1(g, x, shift: m.shiftMSA, scale: m.scaleMSA))
-    let kv = attnKV(g, kvNorm1(g, e))
-    let a = g.attention(q: AttentionOperand(q), k: AttentionOperand(kv, column: 0), v: AttentionOperand(kv, column: d),
-                        heads: ctx.heads, width: d, queryPositions: queryPositions, keyPositions: keyPositions, mask: mask)
+    let a = keyValueAttention(g, query: q, inputs: kvNorm1(g, e), keyValue: attnKV, heads: ctx.heads,
+                              queryPositions: queryPositions, keyPositions: keyPositions, mask: mask)
     var h = g.gatedResidual(x, attnOut(g, a), gate: m.gateMSA, dropout: ctx.dropout)
     h = g.gatedResidual(h, mlp(g, norm2(g, h, shift: m.shiftMLP, scale: m.scaleMLP)), gate: m.gateMLP, dropout: ctx.dropout)
     return h
   }
+}
+
+/// Cross-attention whose keys and values come from one k|v projection (Linear D → 2D) of the key
+/// tokens' inputs u: MHA(rot(q), rot(k), v) with k|v = keyValue(u). The decoder blocks (u =
+/// kv_norm1(e)) and GroupSwap (u = e) attend this way.
+///
+/// Inference passes with few queries (heads·Lq < D + Lq: the sampler's decoder, 8 queries) project
+/// only the keys and apply the value half after the attention weights
+/// (`Graph.attention(valueInputs:)`), which is the same sum in another order: an eighth of the
+/// value products at the sampler's sizes. Training and float64 passes project both halves.
+func keyValueAttention(_ g: Graph, query q: Var, inputs u: Var, keyValue: Linear, heads: Int,
+                       queryPositions: TokenTensor, keyPositions: TokenTensor, mask: AttentionMask?) -> Var {
+  let d = q.shape.last!, lq = q.shape[1]
+  if !g.recording && g.precision == .float32 && heads * lq < d + lq {
+    let keys = g.linear(u, g.parameter(keyValue.weight.rows(0..<d)), keyValue.bias.map { g.parameter($0.rows(0..<d)) })
+    return g.attention(q: AttentionOperand(q), k: AttentionOperand(keys), valueInputs: u,
+                       valueWeight: keyValue.weight.rows(d..<(2 * d)), valueBias: keyValue.bias?.rows(d..<(2 * d)),
+                       heads: heads, width: d, queryPositions: queryPositions, keyPositions: keyPositions, mask: mask)
+  }
+  let kv = keyValue(g, u)
+  return g.attention(q: AttentionOperand(q), k: AttentionOperand(kv, column: 0), v: AttentionOperand(kv, column: d),
+                     heads: heads, width: d, queryPositions: queryPositions, keyPositions: keyPositions, mask: mask)
 }
 
 /// `output_layer`: linear(modulate(norm_final(x))) with shift, scale = Linear(C → 2D)(c).

@@ -71,9 +71,8 @@ struct GroupSwap {
     var q = processorFirst(g, preQueryNorm(g, q0))
     if let processorSecond { q = processorSecond(g, g.silu(q)) }
     if shared && b > 1 { q = g.repeatBatch(q, b) }
-    let kv = hiddenToKeyValue(g, e)
-    let a = g.attention(q: AttentionOperand(q), k: AttentionOperand(kv, column: 0), v: AttentionOperand(kv, column: d),
-                        heads: ctx.heads, width: d, queryPositions: queryPositions, keyPositions: keyPositions, mask: mask)
+    let a = keyValueAttention(g, query: q, inputs: e, keyValue: hiddenToKeyValue, heads: ctx.heads,
+                              queryPositions: queryPositions, keyPositions: keyPositions, mask: mask)
     return outputLinear(g, a)
   }
 }

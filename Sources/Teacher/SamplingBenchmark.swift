@@ -42,7 +42,10 @@ public struct SamplingBenchmark {
     public var pgmTokensPerSecond: Double
     public var mdlmTokensPerSecond: Double
     public var throughputRatio: Double
-    /// Analytic FLOPs over wall time: how well each sampler uses the machine.
+    /// Analytic FLOPs over wall time: how well each sampler uses the machine. The counts are those
+    /// of the published computation; the partition sampler's decoder does fewer products than that
+    /// (values applied after the attention weights, `keyValueAttention`: about 5% of its count at
+    /// these sizes), so its figure is an effective rate.
     public var pgmLatencyGFLOPs: Double
     public var mdlmLatencyGFLOPs: Double
     public var pgmThroughputGFLOPs: Double

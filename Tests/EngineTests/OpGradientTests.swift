@@ -22,7 +22,7 @@ import Testing
     for (outF, inF) in [(300, 70), (33, 256), (16, 5)] {
       let w = randomTensor([outF, inF], seed: 53), bias = randomTensor([outF], seed: 54)
       let packed = PackedWeights([w])
-      for rows in [1, 5, 6, 7, 48, 49, 131] {
+      for rows in [1, 5, 6, 7, 48, 49, 97, 131, 200] {
         let x = randomTensor([rows, inF], seed: 55)
         let direct = Graph(recording: false), fast = Graph(recording: false)
         fast.packedWeights = packed
@@ -214,6 +214,36 @@ import Testing
       let scale = kept.map { abs($0) }.max()!
       let worst = zip(fast, kept).map { abs($0 - $1) }.max()!
       #expect(worst / scale < 1e-5, "[\(b), \(lq), \(lk)], \(heads) × \(dh): relative difference \(worst / scale)")
+    }
+  }
+
+  /// Attention over value inputs (values applied after the weights: W_v (Σ p u) + b_v) against
+  /// attention over the projected values u W_vᵀ + b_v: several heads and query blocks, keys off the
+  /// 16-key panel, inputs wider and narrower than the width, padded keys, a row that sees no key
+  /// (zeros, not the bias), with and without a bias.
+  @Test(arguments: [(2, 8, 203, 4, 16, 48), (1, 13, 37, 2, 8, 20), (3, 70, 90, 1, 6, 6), (1, 1, 1, 4, 4, 16)])
+  func attentionOverValueInputsMatchesProjectedValues(_ b: Int, _ lq: Int, _ lk: Int, _ heads: Int, _ dh: Int, _ din: Int) {
+    let d = heads * dh
+    let q = randomTensor([b, lq, d], seed: 70), k = randomTensor([b, lk, d], seed: 71, scale: 2)
+    let u = randomTensor([b, lk, din], seed: 72), w = randomTensor([d, din], seed: 73), bias = randomTensor([d], seed: 74)
+    let qp = TokenTensor(shape: [b, lq], values: (0..<Int32(b * lq)).map { ($0 * 5) % 1000 })
+    let kp = TokenTensor(shape: [b, lk], values: (0..<Int32(b * lk)).map { ($0 * 3) % 1000 })
+    let lengths = (0..<b).map { $0 == 1 ? max(1, lk / 3) : ($0 == 2 ? 0 : lk) }
+    for mask in [nil, AttentionMask.keyLengths(lengths, queries: lq, keys: lk)] {
+      for withBias in [false, true] {
+        let g = Graph(recording: false)
+        let values = g.linear(g.constant(u), g.constant(w), withBias ? g.constant(bias) : nil)
+        let projected = g.attention(q: AttentionOperand(g.constant(q)), k: AttentionOperand(g.constant(k)),
+                                    v: AttentionOperand(values), heads: heads, width: d,
+                                    queryPositions: qp, keyPositions: kp, mask: mask).value.toArray()
+        let folded = g.attention(q: AttentionOperand(g.constant(q)), k: AttentionOperand(g.constant(k)),
+                                 valueInputs: g.constant(u), valueWeight: w, valueBias: withBias ? bias : nil,
+                                 heads: heads, width: d, queryPositions: qp, keyPositions: kp, mask: mask).value.toArray()
+        let scale = projected.map { abs($0) }.max()!
+        let worst = zip(folded, projected).map { abs($0 - $1) }.max()!
+        #expect(worst / scale < 1e-5, "[\(b), \(lq), \(lk)], \(heads) × \(dh), inputs \(din): relative difference \(worst / scale)")
+        if mask != nil && b > 2 { #expect(folded[(2 * lq * d)..<(3 * lq * d)].allSatisfy { $0 == 0 }, "a row that sees no key") }
+      }
     }
   }
 

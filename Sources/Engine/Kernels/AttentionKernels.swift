@@ -75,11 +75,12 @@ func attentionScoreTile(rows: Int, _ q: UnsafePointer<Float>, ldq: Int, panels: 
   }
 }
 
-/// o[r, c] = Σ_j p[r, j]·v[j, c] over `keys` keys, for r < rows (≤ 6) and c < dh; p rows are `ldp`
-/// apart, o rows `ldo` apart.
+/// o[r, c] = rowScale[r] · Σ_j p[r, j]·v[j, c] over `keys` keys, for r < rows (≤ 6) and c < dh; p
+/// rows are `ldp` apart, o rows `ldo` apart. (p holds unnormalised exponentials and rowScale the
+/// reciprocal of their sums: normalising 64 outputs costs less than normalising the key-long row.)
 @inline(__always)
 func attentionValueTile(rows: Int, _ p: UnsafePointer<Float>, ldp: Int, keys: Int, _ vp: UnsafePointer<Float>,
-                        headDim dh: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+                        headDim dh: Int, rowScale: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, ldo: Int) {
   let p0 = p, p1 = rows > 1 ? p + ldp : p, p2 = rows > 2 ? p + 2 * ldp : p
   let p3 = rows > 3 ? p + 3 * ldp : p, p4 = rows > 4 ? p + 4 * ldp : p, p5 = rows > 5 ? p + 5 * ldp : p
   let panels = (dh + 15) / 16
@@ -96,6 +97,12 @@ func attentionValueTile(rows: Int, _ p: UnsafePointer<Float>, ldp: Int, keys: In
       a5 = a5.addingProduct(Vec(repeating: p5[j]), vv)
       v += 16
     }
+    a0 *= Vec(repeating: rowScale[0])
+    if rows > 1 { a1 *= Vec(repeating: rowScale[1]) }
+    if rows > 2 { a2 *= Vec(repeating: rowScale[2]) }
+    if rows > 3 { a3 *= Vec(repeating: rowScale[3]) }
+    if rows > 4 { a4 *= Vec(repeating: rowScale[4]) }
+    if rows > 5 { a5 *= Vec(repeating: rowScale[5]) }
     let n = min(16, dh - c * 16), oc = o + c * 16
     store(a0, oc, n)
     if rows > 1 { store(a1, oc + ldo, n) }

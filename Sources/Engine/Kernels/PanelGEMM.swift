@@ -43,10 +43,14 @@ public final class PackedWeights: @unchecked Sendable {
   /// Number of weights held.
   public var count: Int { entries.count }
 
+  /// The panels of `w`: a packed weight, or its first rows when they end on a panel boundary (the
+  /// key half of a k|v projection, `w.rows(0..<D)`).
   func entry(for w: Tensor) -> Entry? {
-    guard let e = entries[Key(storage: ObjectIdentifier(w.storage), offset: w.offset)],
-          e.outFeatures == w.shape[0] && e.inFeatures == w.shape[1] else { return nil }
-    return e
+    guard w.rank == 2, let e = entries[Key(storage: ObjectIdentifier(w.storage), offset: w.offset)],
+          e.inFeatures == w.shape[1] else { return nil }
+    if e.outFeatures == w.shape[0] { return e }
+    guard w.shape[0] < e.outFeatures && w.shape[0] % 16 == 0 else { return nil }
+    return Entry(panels: e.panels, outFeatures: w.shape[0], inFeatures: e.inFeatures)
   }
 }
 
@@ -64,11 +68,12 @@ func packWeightPanels(_ w: UnsafePointer<Float>, outFeatures n: Int, inFeatures 
   }
 }
 
-/// y[r, 16p + c] = Σ_t x[r, t]·w[16p + c, t] (+ bias) for r < rows (≤ 6) and the `columns` (≤ 16)
-/// features of panel p.
+/// y[r, 16p + c] = Σ_t x[r, t]·w[16p + c, t] (+ bias), then GELU when `gelu`, for r < rows (≤ 6)
+/// and the `columns` (≤ 16) features of panel p. The activation is `biasGELURow`'s, on the same
+/// sums, so the fused tile gives the bits of a product followed by that pass.
 @inline(__always)
 func linearTile(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ panel: UnsafePointer<Float>, inFeatures k: Int,
-                bias: UnsafePointer<Float>?, columns: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+                bias: UnsafePointer<Float>?, gelu: Bool, columns: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
   let x0 = x, x1 = rows > 1 ? x + ldx : x, x2 = rows > 2 ? x + 2 * ldx : x
   let x3 = rows > 3 ? x + 3 * ldx : x, x4 = rows > 4 ? x + 4 * ldx : x, x5 = rows > 5 ? x + 5 * ldx : x
   var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec(), a4 = Vec(), a5 = Vec()
@@ -87,6 +92,10 @@ func linearTile(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ panel: UnsafeP
     let b = columns == 16 ? loadVec(bias) : loadPartial(bias, columns)
     a0 += b; a1 += b; a2 += b; a3 += b; a4 += b; a5 += b
   }
+  if gelu {
+    a0 = a0 * vsigmoid(2 * geluU(a0)); a1 = a1 * vsigmoid(2 * geluU(a1)); a2 = a2 * vsigmoid(2 * geluU(a2))
+    a3 = a3 * vsigmoid(2 * geluU(a3)); a4 = a4 * vsigmoid(2 * geluU(a4)); a5 = a5 * vsigmoid(2 * geluU(a5))
+  }
   store(a0, y, columns)
   if rows > 1 { store(a1, y + ldy, columns) }
   if rows > 2 { store(a2, y + 2 * ldy, columns) }
@@ -95,37 +104,44 @@ func linearTile(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ panel: UnsafeP
   if rows > 5 { store(a5, y + 5 * ldy, columns) }
 }
 
-/// y [m, n] = x [m, k] · Wᵀ (+ bias [n]) with W as `PackedWeights` panels. Work items are blocks of
-/// 48 rows × a range of panels (a few rows: the panels split over the workers, so each streams its
-/// share of the weight once).
+/// y [m, n] = x [m, k] · Wᵀ (+ bias [n]) (then GELU when `gelu`) with W as `PackedWeights` panels. One work item per
+/// worker, of equal size: with enough rows (48 per worker or more) each worker takes a contiguous
+/// range of rows (a multiple of the 6-row tile) and runs it in 48-row blocks over every panel; with
+/// fewer rows each takes a range of panels for every row, so it streams only its share of the
+/// weight. (Round-robin 48-row blocks left one worker a block more than the other: 11 blocks at 512
+/// rows, 6 against 5.)
 func panelLinear(_ x: UnsafePointer<Float>, rows m: Int, _ weight: PackedWeights.Entry, bias: UnsafePointer<Float>?,
-                 _ y: UnsafeMutablePointer<Float>) {
+                 gelu: Bool = false, _ y: UnsafeMutablePointer<Float>) {
   let n = weight.outFeatures, k = weight.inFeatures
   let panels = (n + 15) / 16
   let blockRows = 48
-  let blocks = (m + blockRows - 1) / blockRows
-  let work = m * n * k
-  let workers = work >= 1 << 17 ? Parallel.workers : 1
-  // Enough items to keep every worker busy: split the panels when there are few row blocks.
-  let groups = min(panels, max(1, (2 * workers + blocks - 1) / blocks))
+  let workers = m * n * k >= 1 << 17 ? Parallel.workers : 1
+  let rowParts = m >= blockRows * workers ? workers : 1
+  let panelParts = min(panels, workers / rowParts)
+  let tiles = (m + 5) / 6
   let wp = UnsafePointer(weight.panels.pointer)
   let body: (Int) -> Void = { item in
-    let block = item / groups, group = item % groups
-    let r0 = block * blockRows, rows = min(blockRows, m - r0)
-    let p0 = panels * group / groups, p1 = panels * (group + 1) / groups
-    for p in p0..<p1 {
-      let columns = min(16, n - p * 16)
-      var r = 0
-      while r < rows {
-        linearTile(rows: min(6, rows - r), x + (r0 + r) * k, ldx: k, wp + p * k * 16, inFeatures: k,
-                   bias: bias.map { $0 + p * 16 }, columns: columns, y + (r0 + r) * n + p * 16, ldy: n)
-        r += 6
+    let rowPart = item / panelParts, panelPart = item % panelParts
+    let r0 = tiles * rowPart / rowParts * 6, r1 = min(m, tiles * (rowPart + 1) / rowParts * 6)
+    let p0 = panels * panelPart / panelParts, p1 = panels * (panelPart + 1) / panelParts
+    var b0 = r0
+    while b0 < r1 {
+      let rows = min(blockRows, r1 - b0)
+      for p in p0..<p1 {
+        let columns = min(16, n - p * 16)
+        var r = 0
+        while r < rows {
+          linearTile(rows: min(6, rows - r), x + (b0 + r) * k, ldx: k, wp + p * k * 16, inFeatures: k,
+                     bias: bias.map { $0 + p * 16 }, gelu: gelu, columns: columns, y + (b0 + r) * n + p * 16, ldy: n)
+          r += 6
+        }
       }
+      b0 += blockRows
     }
   }
-  if workers == 1 {
-    for item in 0..<(blocks * groups) { body(item) }
+  if rowParts * panelParts == 1 {
+    body(0)
   } else {
-    Parallel.forEachItem(blocks * groups, body)
+    Parallel.forEachItem(rowParts * panelParts, body)
   }
 }

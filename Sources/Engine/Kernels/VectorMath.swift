@@ -15,17 +15,18 @@ typealias IVec = SIMD16<Int32>
 /// xmm halves and every operation runs 4 lanes wide — 7% of a sampling run.
 @_transparent func vexp(_ x: Vec) -> Vec {
   let xc = vmin(vmax(x, Vec(repeating: -87.3)), Vec(repeating: 88.3))
-  // Round-to-nearest of x·log2(e) by the 1.5·2^23 trick; n stays in the low mantissa bits.
-  let t = xc * 1.442_695_040_888_963_4 + 12_582_912.0
+  // Round-to-nearest of x·log2(e) by the 1.5·2^23 trick; n stays in the low mantissa bits. Fused
+  // multiply-adds throughout: one rounding per step, and a third fewer instructions than separate
+  // products and sums (the exponentials are most of inference attention's softmax).
+  let t = Vec(repeating: 12_582_912.0).addingProduct(xc, Vec(repeating: 1.442_695_040_888_963_4))
   let n = t - 12_582_912.0
-  let r = xc - n * 0.693_359_375 + n * 2.121_944_4e-4
-  var p = Vec(repeating: 1.987_569_15e-4)
-  p = p * r + 1.398_199_950_7e-3
-  p = p * r + 8.333_451_907_3e-3
-  p = p * r + 4.166_579_589_4e-2
-  p = p * r + 1.666_666_545_9e-1
-  p = p * r + 5.000_000_120_1e-1
-  p = p * r * r + r + 1
+  let r = xc.addingProduct(n, Vec(repeating: -0.693_359_375)).addingProduct(n, Vec(repeating: 2.121_944_4e-4))
+  var p = Vec(repeating: 1.398_199_950_7e-3).addingProduct(Vec(repeating: 1.987_569_15e-4), r)
+  p = Vec(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
+  p = Vec(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
+  p = Vec(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
+  p = Vec(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+  p = (r + 1).addingProduct(p, r * r)
   let ni = unsafeBitCast(t, to: IVec.self) &- 0x4B40_0000
   let scale = unsafeBitCast((ni &+ 127) &<< 23, to: Vec.self)
   var result = p * scale
@@ -33,7 +34,7 @@ typealias IVec = SIMD16<Int32>
   return result
 }
 
-@inline(__always) func vsigmoid(_ x: Vec) -> Vec { 1 / (1 + vexp(-x)) }
+@_transparent func vsigmoid(_ x: Vec) -> Vec { 1 / (1 + vexp(-x)) }
 
 @inline(__always) func loadVec(_ p: UnsafePointer<Float>) -> Vec {
   UnsafeRawPointer(p).loadUnaligned(as: Vec.self)

@@ -42,7 +42,7 @@ extension Graph {
   }
 }
 
-@inline(__always) func geluU(_ v: Vec) -> Vec { 0.797_884_560_8 * (v + 0.044_715 * v * v * v) }
+@_transparent func geluU(_ v: Vec) -> Vec { 0.797_884_560_8 * (v + 0.044_715 * v * v * v) }
 
 /// d/dv [v·σ(2u(v))] = σ + v·σ(1−σ)·2u'(v).
 @inline(__always) func geluDerivative(_ v: Vec) -> Vec {

@@ -68,13 +68,7 @@ extension Graph {
     let scale = 1 / Float(dh).squareRoot()
     let prec = precision
     let keep = recording && [q.source, k.source, v.source].contains { $0.needsGradient }
-
-    // Rotated copies of q and k, [B, L, D] each.
-    let rq = Tensor(uninitialized: [b, lq, d]), rk = Tensor(uninitialized: [b, lk, d])
-    rotateRows(q.source.value.pointer, srcWidth: q.width, column: q.column, into: rq.pointer, tokens: b * lq,
-               heads: heads, headDim: dh, positions: queryPositions?.values, inverse: false)
-    rotateRows(k.source.value.pointer, srcWidth: k.width, column: k.column, into: rk.pointer, tokens: b * lk,
-               heads: heads, headDim: dh, positions: keyPositions?.values, inverse: false)
+    let (rq, rk) = rotated(q: q, k: k, heads: heads, width: d, queryPositions: queryPositions, keyPositions: keyPositions)
 
     if !keep && prec == .float32 {
       return Var(value: inferenceAttention(rq: rq, rk: rk, v: v, batch: b, queries: lq, keys: lk, heads: heads, width: d,
@@ -153,6 +147,51 @@ extension Graph {
     }
   }
 
+  /// Rotated copies of q and k, [B, Lq, D] and [B, Lk, D].
+  private func rotated(q: AttentionOperand, k: AttentionOperand, heads: Int, width d: Int, queryPositions: TokenTensor?,
+                       keyPositions: TokenTensor?) -> (Tensor, Tensor) {
+    let b = q.source.shape[0], lq = q.source.shape[1], lk = k.source.shape[1], dh = d / heads
+    let rq = Tensor(uninitialized: [b, lq, d]), rk = Tensor(uninitialized: [b, lk, d])
+    rotateRows(q.source.value.pointer, srcWidth: q.width, column: q.column, into: rq.pointer, tokens: b * lq,
+               heads: heads, headDim: dh, positions: queryPositions?.values, inverse: false)
+    rotateRows(k.source.value.pointer, srcWidth: k.width, column: k.column, into: rk.pointer, tokens: b * lk,
+               heads: heads, headDim: dh, positions: keyPositions?.values, inverse: false)
+    return (rq, rk)
+  }
+
+  /// Inference only: `attention` with values that are a linear map of the key tokens' inputs,
+  /// v_j = W_v u_j (+ b_v), computed without projecting any key token's value. Each query's weights
+  /// over the keys sum to one, so per head h
+  ///
+  ///   Σ_j p_hj v_hj = W_v,h (Σ_j p_hj u_j) + b_v,h:
+  ///
+  /// the kernel forms the probability-weighted sum of u per (query, head), Lq·h·Lk·Din multiply-adds,
+  /// and projects it, Lq·D·Din, where projecting the values costs Lk·D·Din (+ Lq·Lk·D for P·V). It
+  /// pays when h·Lq < D + Lq: a few queries over many keys, the sampler's decoder (8 queries, 4 heads,
+  /// D = 256: an eighth of the products). The sums are taken in another order than `attention`'s, so
+  /// results agree up to rounding. u [B, Lk, Din]; `valueWeight` [D, Din], head-major rows as the
+  /// value half of a k|v projection; `valueBias` [D]. A query that sees no key gets zeros, as in
+  /// `attention`.
+  public func attention(q: AttentionOperand, k: AttentionOperand, valueInputs u: Var, valueWeight: Tensor,
+                        valueBias: Tensor?, heads: Int, width d: Int, queryPositions: TokenTensor?,
+                        keyPositions: TokenTensor?, mask: AttentionMask?) -> Var {
+    let b = q.source.shape[0], lq = q.source.shape[1], lk = k.source.shape[1], din = u.shape.last!
+    precondition(!recording, "attention over value inputs is inference-only (no backward)")
+    precondition(k.source.shape[0] == b && u.shape == [b, lk, din], "attention: q \(q.source.shape), k \(k.source.shape), inputs \(u.shape)")
+    precondition(d % heads == 0 && q.column + d <= q.width && k.column + d <= k.width,
+                 "attention: width \(d) / \(heads) heads does not fit the operands")
+    precondition(valueWeight.shape == [d, din] && (valueBias == nil || valueBias!.shape == [d]),
+                 "attention: value weight \(valueWeight.shape), bias \(valueBias?.shape ?? []) for width \(d) over inputs of \(din)")
+    if let mask {
+      precondition(mask.items == b && mask.queries == lq && mask.keys == lk,
+                   "attention: mask [\(mask.items), \(mask.queries), \(mask.keys)] for [\(b), \(lq), \(lk)]")
+    }
+    let (rq, rk) = rotated(q: q, k: k, heads: heads, width: d, queryPositions: queryPositions, keyPositions: keyPositions)
+    return Var(value: inferenceAttentionOverInputs(rq: rq, rk: rk, inputs: u.value, valueWeight: valueWeight,
+                                                   valueBias: valueBias, batch: b, queries: lq, keys: lk, heads: heads,
+                                                   width: d, scale: 1 / Float(d / heads).squareRoot(), mask: mask), id: -1)
+  }
+
   /// Accumulates [B, L, D] gradients into column blocks of their sources, building one gradient
   /// per distinct source (a fused qkv gets a single [B, L, 3D] tensor).
   func accumulateColumns(_ parts: [(AttentionOperand, Tensor)], width d: Int) {
@@ -186,8 +225,9 @@ extension Graph {
 }
 
 /// Attention without probabilities kept (inference): keys and values packed once per (item, head)
-/// into panels, then per block of query rows the register-blocked score tiles, the masked softmax
-/// and the value tiles (`AttentionKernels.swift`), blocks spread over the workers. rq, rk: rotated
+/// into panels, then per block of query rows the register-blocked score tiles, the masked
+/// exponentials (unnormalised) and the value tiles, which scale each output row by its reciprocal
+/// sum (`AttentionKernels.swift`), blocks spread over the workers. rq, rk: rotated
 /// q and k [B, L, D].
 func inferenceAttention(rq: Tensor, rk: Tensor, v: AttentionOperand, batch b: Int, queries lq: Int, keys lk: Int,
                         heads: Int, width d: Int, scale: Float, mask: AttentionMask?) -> Tensor {
@@ -207,7 +247,8 @@ func inferenceAttention(rq: Tensor, rk: Tensor, v: AttentionOperand, batch b: In
   // Blocks of query rows (a multiple of the 6-row tile) whose scores stay in L2 (≤ 128 KB).
   let blockRows = min((lq + 5) / 6 * 6, max(6, (1 << 15) / lds / 6 * 6))
   let blocks = (lq + blockRows - 1) / blockRows
-  let scores = Tensor(uninitialized: [Parallel.workers, blockRows, lds])
+  // Per worker: the block's scores, then the reciprocal sums of their exponentials.
+  let scores = Tensor(uninitialized: [Parallel.workers, blockRows * lds + blockRows])
   let out = Tensor(uninitialized: [b, lq, d])
   let rqp = rq.pointer, sp = scores.pointer, op = out.pointer
   let biasp = mask?.bias.pointer
@@ -215,7 +256,8 @@ func inferenceAttention(rq: Tensor, rk: Tensor, v: AttentionOperand, batch b: In
     let block = item % blocks, bh = item / blocks
     let bi = bh / heads, h = bh % heads
     let q0 = block * blockRows, rows = min(blockRows, lq - q0)
-    let s = sp + (item % Parallel.workers) * blockRows * lds
+    let s = sp + (item % Parallel.workers) * (blockRows * lds + blockRows)
+    let inverseSums = s + blockRows * lds
     let kp = UnsafePointer(packedp + bh * (kpSize + vpSize)), vp = kp + kpSize
     let qb = rqp + (bi * lq + q0) * d + h * dh
     var r = 0
@@ -227,13 +269,83 @@ func inferenceAttention(rq: Tensor, rk: Tensor, v: AttentionOperand, batch b: In
     for i in 0..<rows {
       let row = s + i * lds
       if let biasp { mapVec2(lk, row, biasp + (bi * lq + q0 + i) * lk, row) { $0 + $1 } }
-      softmaxRow(row, row, lk, log: false)
+      inverseSums[i] = unnormalizedSoftmaxRow(row, lk)
     }
     let ob = op + (bi * lq + q0) * d + h * dh
     r = 0
     while r < rows {
-      attentionValueTile(rows: min(6, rows - r), s + r * lds, ldp: lds, keys: lk, vp, headDim: dh, ob + r * d, ldo: d)
+      attentionValueTile(rows: min(6, rows - r), s + r * lds, ldp: lds, keys: lk, vp, headDim: dh,
+                         rowScale: inverseSums + r, ob + r * d, ldo: d)
       r += 6
+    }
+  }
+  return out
+}
+
+/// `Graph.attention(valueInputs:)`'s kernel: per (item, head) and block of query rows, the score
+/// tiles and masked exponentials of `inferenceAttention`, then c = P·u over the item's inputs packed
+/// once in 16-column panels (the value tiles, `Din` wide), then out_h = c·W_v,hᵀ (+ b_v,h) row by row.
+func inferenceAttentionOverInputs(rq: Tensor, rk: Tensor, inputs u: Tensor, valueWeight: Tensor, valueBias: Tensor?,
+                                  batch b: Int, queries lq: Int, keys lk: Int, heads: Int, width d: Int, scale: Float,
+                                  mask: AttentionMask?) -> Tensor {
+  let dh = d / heads, din = u.shape[2]
+  let keyPanels = (lk + 15) / 16, lds = keyPanels * 16, inputPanels = (din + 15) / 16
+  let kpSize = keyPanels * 16 * dh, upSize = inputPanels * 16 * lk
+  let packedKeys = Tensor(uninitialized: [b * heads, kpSize]), packedInputs = Tensor(uninitialized: [b, upSize])
+  let rkp = rk.pointer, up = u.pointer, pkp = packedKeys.pointer, pip = packedInputs.pointer
+  Parallel.forEachItem(b * heads) { item in
+    let bi = item / heads, h = item % heads
+    packKeyPanels(rkp + bi * lk * d + h * dh, ldk: d, keys: lk, headDim: dh, into: pkp + item * kpSize)
+  }
+  Parallel.forEachItem(b * inputPanels) { item in
+    let bi = item / inputPanels, c = item % inputPanels
+    packValuePanels(up + bi * lk * din + c * 16, ldv: din, keys: lk, headDim: min(16, din - c * 16),
+                    into: pip + bi * upSize + c * lk * 16)
+  }
+  let blockRows = min((lq + 5) / 6 * 6, max(6, (1 << 15) / lds / 6 * 6))
+  let blocks = (lq + blockRows - 1) / blockRows
+  // Per worker: the block's scores, the reciprocal sums, and the weighted inputs c.
+  let scratchSize = blockRows * lds + blockRows + blockRows * din
+  let scratch = Tensor(uninitialized: [Parallel.workers, scratchSize])
+  let out = Tensor(uninitialized: [b, lq, d])
+  let rqp = rq.pointer, sp = scratch.pointer, op = out.pointer, wp = valueWeight.pointer
+  let bp = valueBias?.pointer
+  let biasp = mask?.bias.pointer
+  Parallel.forEachItem(b * heads * blocks) { item in
+    let block = item % blocks, bh = item / blocks
+    let bi = bh / heads, h = bh % heads
+    let q0 = block * blockRows, rows = min(blockRows, lq - q0)
+    let s = sp + (item % Parallel.workers) * scratchSize
+    let inverseSums = s + blockRows * lds, c = inverseSums + blockRows
+    let kp = UnsafePointer(pkp + bh * kpSize), uPanels = UnsafePointer(pip + bi * upSize)
+    let qb = rqp + (bi * lq + q0) * d + h * dh
+    var r = 0
+    while r < rows {
+      attentionScoreTile(rows: min(6, rows - r), qb + r * d, ldq: d, panels: keyPanels, kp, headDim: dh, scale: scale,
+                         s + r * lds, lds: lds)
+      r += 6
+    }
+    for i in 0..<rows {
+      let row = s + i * lds
+      if let biasp { mapVec2(lk, row, biasp + (bi * lq + q0 + i) * lk, row) { $0 + $1 } }
+      inverseSums[i] = unnormalizedSoftmaxRow(row, lk)
+    }
+    r = 0
+    while r < rows {
+      attentionValueTile(rows: min(6, rows - r), s + r * lds, ldp: lds, keys: lk, uPanels, headDim: din,
+                         rowScale: inverseSums + r, c + r * din, ldo: din)
+      r += 6
+    }
+    for i in 0..<rows {
+      let o = op + (bi * lq + q0 + i) * d + h * dh
+      if inverseSums[i] == 0 {
+        o.update(repeating: 0, count: dh)
+        continue
+      }
+      for f in 0..<dh {
+        let feature = h * dh + f
+        o[f] = dotVec(din, c + i * din, wp + feature * din) + (bp?[feature] ?? 0)
+      }
     }
   }
   return out

@@ -36,16 +36,14 @@ extension Graph {
     let n = x.value.count / inF
     let prec = precision
     let shape = Array(x.shape.dropLast()) + [outF]
-    let z = Tensor(uninitialized: shape), y = Tensor(uninitialized: shape)
-    let zp = z.pointer, yp = y.pointer
     if !recording && prec == .float32, let packed = packedWeights?.entry(for: w.value) {
-      // z = x Wᵀ + b on the panels, then y = GELU(z).
-      panelLinear(x.value.pointer, rows: n, packed, bias: UnsafePointer(b.value.pointer), zp)
-      Parallel.forRange(n, grain: max(1, 16384 / outF)) { rows in
-        for r in rows { biasGELURow(outF, zp + r * outF, nil, yp + r * outF) }
-      }
+      // GELU(x Wᵀ + b) applied in the panel tiles: no pre-activation kept, no second pass.
+      let y = Tensor(uninitialized: shape)
+      panelLinear(x.value.pointer, rows: n, packed, bias: UnsafePointer(b.value.pointer), gelu: true, y.pointer)
       return Var(value: y, id: -1)
     }
+    let z = Tensor(uninitialized: shape), y = Tensor(uninitialized: shape)
+    let zp = z.pointer, yp = y.pointer
     sgemm(transA: false, transB: true, m: n, n: outF, k: inF, a: x.value.pointer, lda: inF, b: w.value.pointer, ldb: inF,
           beta: 0, c: z.pointer, ldc: outF, precision: prec)
     let bp = b.value.pointer

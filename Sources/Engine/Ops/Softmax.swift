@@ -52,6 +52,28 @@ func softmaxRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ro
   }
 }
 
+/// exp(x − max x) in place over one row of n, returning 1 / Σ of them (0 for a row that is entirely
+/// −∞, which becomes zeros): softmax without its normalising pass, for a caller that scales a
+/// narrower product of the row instead (inference attention scales the 64-wide head output).
+@inline(__always)
+func unnormalizedSoftmaxRow(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+  let m = maxVec(n, x)
+  if m == -.infinity {
+    x.update(repeating: 0, count: n)
+    return 0
+  }
+  let mv = Vec(repeating: m)
+  var acc = Vec(), i = 0
+  while i + 16 <= n { let e = vexp(loadVec(x + i) - mv); storeVec(e, x + i); acc += e; i += 16 }
+  var s = acc.sum()
+  if i < n {
+    let e = vexp(loadPartial(x + i, n - i, fill: -.infinity) - mv)
+    storePartial(e, x + i, n - i)
+    s += e.sum()
+  }
+  return 1 / s
+}
+
 @inline(__always)
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
   let m = maxVec(n, x)
