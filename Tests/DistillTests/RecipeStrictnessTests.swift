@@ -99,6 +99,18 @@ import Testing
     try RunPreflight.check(try load(String(contentsOf: url, encoding: .utf8)), run: run, needsDistill: true, processes: 2)
   }
 
+  /// Every recipe under runs/ parses strictly, the text ones included (their preflight needs the
+  /// fetched texts, so only the synthetic ones run it below).
+  @Test func everyProvidedRecipeLoads() throws {
+    let runs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("runs")
+    let names = try FileManager.default.contentsOfDirectory(atPath: runs.path).filter { $0.hasSuffix(".json") }.sorted()
+    #expect(names.contains("shakespeare-dmmd.json") && names.count >= 7, "recipes found: \(names)")
+    for name in names {
+      #expect(throws: Never.self, "runs/\(name)") { _ = try Recipe.load(runs.appendingPathComponent(name)) }
+    }
+  }
+
   /// The provided recipes pass the same checks on this machine.
   @Test(arguments: ["quickstart.json", "quickstart-sdtt.json", "quickstart-dmmd.json", "synthetic-teacher.json"])
   func providedRecipesFit(_ name: String) throws {

@@ -104,12 +104,12 @@ func linearTile(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ panel: UnsafeP
   if rows > 5 { store(a5, y + 5 * ldy, columns) }
 }
 
-/// y [m, n] = x [m, k] · Wᵀ (+ bias [n]) (then GELU when `gelu`) with W as `PackedWeights` panels. One work item per
-/// worker, of equal size: with enough rows (48 per worker or more) each worker takes a contiguous
-/// range of rows (a multiple of the 6-row tile) and runs it in 48-row blocks over every panel; with
-/// fewer rows each takes a range of panels for every row, so it streams only its share of the
-/// weight. (Round-robin 48-row blocks left one worker a block more than the other: 11 blocks at 512
-/// rows, 6 against 5.)
+/// y [m, n] = x [m, k] · Wᵀ (+ bias [n]) (then GELU when `gelu`) with W as `PackedWeights` panels.
+/// One work item per worker, of equal size: with enough rows (48 per worker or more) each worker
+/// takes a contiguous range of rows (a multiple of the 6-row tile) and runs it in 48-row blocks over
+/// every panel; with fewer rows each takes a range of panels for every row, so it streams only its
+/// share of the weight. (Round-robin 48-row blocks left one worker a block more than the other: 11
+/// blocks at 512 rows, 6 against 5.)
 func panelLinear(_ x: UnsafePointer<Float>, rows m: Int, _ weight: PackedWeights.Entry, bias: UnsafePointer<Float>?,
                  gelu: Bool = false, _ y: UnsafeMutablePointer<Float>) {
   let n = weight.outFeatures, k = weight.inFeatures
