@@ -260,19 +260,10 @@ func inferenceAttention(rq: Tensor, rk: Tensor, v: AttentionOperand, batch b: In
     let inverseSums = s + blockRows * lds
     let kp = UnsafePointer(packedp + bh * (kpSize + vpSize)), vp = kp + kpSize
     let qb = rqp + (bi * lq + q0) * d + h * dh
-    var r = 0
-    while r < rows {
-      attentionScoreTile(rows: min(6, rows - r), qb + r * d, ldq: d, panels: keyPanels, kp, headDim: dh, scale: scale,
-                         s + r * lds, lds: lds)
-      r += 6
-    }
-    for i in 0..<rows {
-      let row = s + i * lds
-      if let biasp { mapVec2(lk, row, biasp + (bi * lq + q0 + i) * lk, row) { $0 + $1 } }
-      inverseSums[i] = unnormalizedSoftmaxRow(row, lk)
-    }
+    maskedExponentials(rows: rows, qb, ldq: d, keyPanels: keyPanels, kp, headDim: dh, scale: scale, keys: lk,
+                       mask: biasp.map { $0 + (bi * lq + q0) * lk }, s, lds: lds, inverseSums: inverseSums)
     let ob = op + (bi * lq + q0) * d + h * dh
-    r = 0
+    var r = 0
     while r < rows {
       attentionValueTile(rows: min(6, rows - r), s + r * lds, ldp: lds, keys: lk, vp, headDim: dh,
                          rowScale: inverseSums + r, ob + r * d, ldo: d)
@@ -280,6 +271,26 @@ func inferenceAttention(rq: Tensor, rk: Tensor, v: AttentionOperand, batch b: In
     }
   }
   return out
+}
+
+/// The first half of both inference kernels, for one block of `rows` query rows of one (item, head):
+/// scores against every key panel (the score tiles), the additive mask rows (`lk` apart) when
+/// given, then each row's unnormalised exponentials in place and its reciprocal sum.
+@inline(__always)
+func maskedExponentials(rows: Int, _ q: UnsafePointer<Float>, ldq: Int, keyPanels: Int, _ kp: UnsafePointer<Float>,
+                        headDim dh: Int, scale: Float, keys lk: Int, mask: UnsafePointer<Float>?,
+                        _ s: UnsafeMutablePointer<Float>, lds: Int, inverseSums: UnsafeMutablePointer<Float>) {
+  var r = 0
+  while r < rows {
+    attentionScoreTile(rows: min(6, rows - r), q + r * ldq, ldq: ldq, panels: keyPanels, kp, headDim: dh, scale: scale,
+                       s + r * lds, lds: lds)
+    r += 6
+  }
+  for i in 0..<rows {
+    let row = s + i * lds
+    if let mask { mapVec2(lk, row, mask + i * lk, row) { $0 + $1 } }
+    inverseSums[i] = unnormalizedSoftmaxRow(row, row, lk)
+  }
 }
 
 /// `Graph.attention(valueInputs:)`'s kernel: per (item, head) and block of query rows, the score
@@ -319,18 +330,9 @@ func inferenceAttentionOverInputs(rq: Tensor, rk: Tensor, inputs u: Tensor, valu
     let inverseSums = s + blockRows * lds, c = inverseSums + blockRows
     let kp = UnsafePointer(pkp + bh * kpSize), uPanels = UnsafePointer(pip + bi * upSize)
     let qb = rqp + (bi * lq + q0) * d + h * dh
+    maskedExponentials(rows: rows, qb, ldq: d, keyPanels: keyPanels, kp, headDim: dh, scale: scale, keys: lk,
+                       mask: biasp.map { $0 + (bi * lq + q0) * lk }, s, lds: lds, inverseSums: inverseSums)
     var r = 0
-    while r < rows {
-      attentionScoreTile(rows: min(6, rows - r), qb + r * d, ldq: d, panels: keyPanels, kp, headDim: dh, scale: scale,
-                         s + r * lds, lds: lds)
-      r += 6
-    }
-    for i in 0..<rows {
-      let row = s + i * lds
-      if let biasp { mapVec2(lk, row, biasp + (bi * lq + q0 + i) * lk, row) { $0 + $1 } }
-      inverseSums[i] = unnormalizedSoftmaxRow(row, lk)
-    }
-    r = 0
     while r < rows {
       attentionValueTile(rows: min(6, rows - r), s + r * lds, ldp: lds, keys: lk, uPanels, headDim: din,
                          rowScale: inverseSums + r, c + r * din, ldo: din)

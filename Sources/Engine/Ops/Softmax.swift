@@ -52,23 +52,23 @@ func softmaxRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ro
   }
 }
 
-/// exp(x − max x) in place over one row of n, returning 1 / Σ of them (0 for a row that is entirely
-/// −∞, which becomes zeros): softmax without its normalising pass, for a caller that scales a
-/// narrower product of the row instead (inference attention scales the 64-wide head output).
+/// y = exp(x − max x) over one row of n (y may alias x), returning 1 / Σ y (0 for a row that is
+/// entirely −∞, which becomes zeros): softmax without its normalising pass, for a caller that scales
+/// a narrower product of the row instead (inference attention scales the 64-wide head output).
 @inline(__always)
-func unnormalizedSoftmaxRow(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+func unnormalizedSoftmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
   let m = maxVec(n, x)
   if m == -.infinity {
-    x.update(repeating: 0, count: n)
+    y.update(repeating: 0, count: n)
     return 0
   }
   let mv = Vec(repeating: m)
   var acc = Vec(), i = 0
-  while i + 16 <= n { let e = vexp(loadVec(x + i) - mv); storeVec(e, x + i); acc += e; i += 16 }
+  while i + 16 <= n { let e = vexp(loadVec(x + i) - mv); storeVec(e, y + i); acc += e; i += 16 }
   var s = acc.sum()
   if i < n {
     let e = vexp(loadPartial(x + i, n - i, fill: -.infinity) - mv)
-    storePartial(e, x + i, n - i)
+    storePartial(e, y + i, n - i)
     s += e.sum()
   }
   return 1 / s
@@ -76,32 +76,23 @@ func unnormalizedSoftmaxRow(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float
 
 @inline(__always)
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
+  if !log {
+    let inv = Vec(repeating: unnormalizedSoftmaxRow(x, y, n))
+    mapVec(n, y, y) { $0 * inv }
+    return
+  }
   let m = maxVec(n, x)
   if m == -.infinity {
-    y.update(repeating: log ? -.infinity : 0, count: n)
+    y.update(repeating: -.infinity, count: n)
     return
   }
   let mv = Vec(repeating: m)
-  if log {
-    var acc = Vec(), i = 0
-    while i + 16 <= n { acc += vexp(loadVec(x + i) - mv); i += 16 }
-    var s = acc.sum()
-    if i < n { s += vexp(loadPartial(x + i, n - i, fill: -.infinity) - mv).sum() }
-    let lse = m + Foundation.log(s)
-    let lv = Vec(repeating: lse)
-    mapVec(n, x, y) { $0 - lv }
-  } else {
-    var acc = Vec(), i = 0
-    while i + 16 <= n { let e = vexp(loadVec(x + i) - mv); storeVec(e, y + i); acc += e; i += 16 }
-    var s = acc.sum()
-    if i < n {
-      let e = vexp(loadPartial(x + i, n - i, fill: -.infinity) - mv)
-      storePartial(e, y + i, n - i)
-      s += e.sum()
-    }
-    let inv = Vec(repeating: 1 / s)
-    mapVec(n, y, y) { $0 * inv }
-  }
+  var acc = Vec(), i = 0
+  while i + 16 <= n { acc += vexp(loadVec(x + i) - mv); i += 16 }
+  var s = acc.sum()
+  if i < n { s += vexp(loadPartial(x + i, n - i, fill: -.infinity) - mv).sum() }
+  let lv = Vec(repeating: m + Foundation.log(s))
+  mapVec(n, x, y) { $0 - lv }
 }
 
 import Foundation
